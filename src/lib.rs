@@ -1,0 +1,5 @@
+//! actix-nostr (being built).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod protocol;
