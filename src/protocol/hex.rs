@@ -84,28 +84,6 @@ pub(crate) fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError>
     Ok(out)
 }
 
-/// Decodes any even-length lowercase hex string.
-pub(crate) fn decode_vec(s: &str) -> Result<Vec<u8>, HexError> {
-    let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return Err(HexError::WrongLength {
-            expected: bytes.len() + 1,
-            found: bytes.len(),
-        });
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 2);
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = DECODE[pair[0] as usize];
-        let lo = DECODE[pair[1] as usize];
-        if hi == INVALID || lo == INVALID {
-            let index = 2 * i + usize::from(hi != INVALID);
-            return Err(HexError::InvalidChar { index });
-        }
-        out.push((hi << 4) | lo);
-    }
-    Ok(out)
-}
-
 /// Writes `bytes` as lowercase hex into `out`, which must be `2 * bytes.len()` long.
 pub(crate) fn encode_into(bytes: &[u8], out: &mut [u8]) {
     for (i, b) in bytes.iter().enumerate() {
@@ -132,7 +110,6 @@ mod tests {
         let s = encode(&bytes);
         assert_eq!(s, "007fabff");
         assert_eq!(decode_array::<4>(&s), Ok(bytes));
-        assert_eq!(decode_vec(&s), Ok(bytes.to_vec()));
     }
 
     #[test]
@@ -152,7 +129,6 @@ mod tests {
                 found: 3
             })
         );
-        assert!(decode_vec("abc").is_err());
         assert!(decode_array::<1>("é").is_err());
     }
 }

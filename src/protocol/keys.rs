@@ -44,7 +44,10 @@ impl Keys {
     /// Parses a secret key given as 64 lowercase hex characters or as `nsec1…` (NIP-19).
     pub fn parse(secret: &str) -> Result<Self> {
         let secret = secret.trim();
-        let bytes = if secret.starts_with("nsec1") {
+        let bytes = if secret
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("nsec1"))
+        {
             nip19::decode_nsec(secret)?
         } else {
             hex::decode_array::<32>(secret)?

@@ -1,0 +1,243 @@
+//! The `RelayPool` actor and its builder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::error::PoolError;
+use crate::protocol::Keys;
+use crate::relay::{
+    DisconnectReason, MessageKind, RelayConnection, RelayError, RelayMessage, RelayOptions,
+    RelayShared, RelayUrl, Shutdown,
+};
+
+/// How often the pool checks that every connection actor is still alive. A connection that
+/// panicked is replaced within this time.
+const WATCHDOG_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The supervisor of all relay connections: one [`RelayConnection`] actor per relay URL,
+/// each started under `actix::Supervisor`.
+///
+/// Build it with [`RelayPool::builder`], then send it messages ([`AddRelay`](super::AddRelay),
+/// [`SendTo`](super::SendTo), …). What the relays say reaches the recipients given to the
+/// builder as [`RelayMessage`]s.
+///
+/// ```no_run
+/// use actix::prelude::*;
+/// use actix_nostr::pool::{AddRelay, RelayPool};
+/// use actix_nostr::relay::{MessageKind, RelayMessage};
+///
+/// struct Printer;
+/// impl Actor for Printer {
+///     type Context = Context<Self>;
+/// }
+/// impl Handler<RelayMessage> for Printer {
+///     type Result = ();
+///     fn handle(&mut self, msg: RelayMessage, _: &mut Context<Self>) {
+///         if let MessageKind::Notice(text) = msg.kind {
+///             println!("{}: {text}", msg.relay);
+///         }
+///     }
+/// }
+///
+/// #[actix::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let printer = Printer.start();
+///     let pool = RelayPool::builder()
+///         .recipient(printer.recipient())
+///         .relay("wss://relay.example.com")
+///         .start()?;
+///     pool.send(AddRelay::new("wss://other.example.com")).await??;
+///     Ok(())
+/// }
+/// ```
+///
+/// # Supervision
+///
+/// A connection that stops is restarted in place by its supervisor (its `Addr` stays valid).
+/// A connection that panics takes its supervisor down with it; the pool notices the dead
+/// mailbox within half a second, starts a replacement with the same options and counters,
+/// and tells the recipients with an [`RelayError::ActorRestarted`] error.
+pub struct RelayPool {
+    pub(crate) relays: BTreeMap<RelayUrl, RelayHandle>,
+    pub(crate) recipients: Vec<Recipient<RelayMessage>>,
+    pub(crate) default_options: RelayOptions,
+    #[allow(dead_code)]
+    pub(crate) keys: Option<Keys>,
+    pub(crate) shutting_down: bool,
+}
+
+/// What the pool keeps per relay.
+pub(crate) struct RelayHandle {
+    pub(crate) url: RelayUrl,
+    pub(crate) options: RelayOptions,
+    pub(crate) addr: Addr<RelayConnection>,
+    pub(crate) shared: Arc<RelayShared>,
+}
+
+impl RelayPool {
+    /// Starts building a pool.
+    pub fn builder() -> RelayPoolBuilder {
+        RelayPoolBuilder::default()
+    }
+
+    pub(crate) fn spawn_connection(
+        &self,
+        url: RelayUrl,
+        options: RelayOptions,
+        shared: Arc<RelayShared>,
+    ) -> Addr<RelayConnection> {
+        let recipients = self.recipients.clone();
+        Supervisor::start(move |_| RelayConnection::new(url, options, recipients, shared))
+    }
+
+    pub(crate) fn add_relay(&mut self, url: RelayUrl, options: RelayOptions) -> bool {
+        if self.relays.contains_key(&url) {
+            return false;
+        }
+        let shared = RelayShared::new();
+        let addr = self.spawn_connection(url.clone(), options.clone(), shared.clone());
+        self.relays.insert(
+            url.clone(),
+            RelayHandle {
+                url,
+                options,
+                addr,
+                shared,
+            },
+        );
+        true
+    }
+
+    pub(crate) fn relay_handle(&self, url: &RelayUrl) -> Result<&RelayHandle, PoolError> {
+        self.relays
+            .get(url)
+            .ok_or_else(|| PoolError::UnknownRelay(url.clone()))
+    }
+
+    fn notify(&self, message: RelayMessage) {
+        for r in &self.recipients {
+            r.do_send(message.clone());
+        }
+    }
+
+    /// Replaces connection actors whose task died (a panic).
+    fn watchdog(&mut self) {
+        let dead: Vec<RelayUrl> = self
+            .relays
+            .values()
+            .filter(|h| !h.addr.connected())
+            .map(|h| h.url.clone())
+            .collect();
+        for url in dead {
+            let Some(handle) = self.relays.get(&url) else {
+                continue;
+            };
+            log::error!("{url}: connection actor died; starting a replacement");
+            handle.shared.stats.record_error("connection actor died");
+            let addr =
+                self.spawn_connection(url.clone(), handle.options.clone(), handle.shared.clone());
+            if let Some(handle) = self.relays.get_mut(&url) {
+                handle.addr = addr;
+            }
+            self.notify(RelayMessage {
+                relay: url,
+                kind: MessageKind::Error(RelayError::ActorRestarted),
+            });
+        }
+    }
+}
+
+impl Actor for RelayPool {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(WATCHDOG_INTERVAL, |act, _| act.watchdog());
+    }
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
+        self.shutting_down = true;
+        for handle in self.relays.values() {
+            handle.addr.do_send(Shutdown(DisconnectReason::Shutdown));
+        }
+        Running::Stop
+    }
+}
+
+/// Builds a [`RelayPool`].
+///
+/// ```
+/// use actix_nostr::pool::RelayPool;
+/// use actix_nostr::relay::RelayOptions;
+/// # #[actix::main] async fn main() -> Result<(), actix_nostr::pool::PoolError> {
+/// let pool = RelayPool::builder()
+///     .default_options(RelayOptions::new().write(false))
+///     .start()?;
+/// # let _ = pool; Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct RelayPoolBuilder {
+    recipients: Vec<Recipient<RelayMessage>>,
+    default_options: RelayOptions,
+    keys: Option<Keys>,
+    relays: Vec<(String, Option<RelayOptions>)>,
+}
+
+impl RelayPoolBuilder {
+    /// Adds an actor that receives every [`RelayMessage`]. Several may be given; each gets
+    /// every message. Defaults to none.
+    pub fn recipient(mut self, recipient: Recipient<RelayMessage>) -> Self {
+        self.recipients.push(recipient);
+        self
+    }
+
+    /// Options for relays added without their own. Defaults to [`RelayOptions::default`].
+    pub fn default_options(mut self, options: RelayOptions) -> Self {
+        self.default_options = options;
+        self
+    }
+
+    /// Keys used to answer NIP-42 AUTH challenges. Defaults to none: challenges are only
+    /// reported to the recipients.
+    pub fn keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// A relay to connect at start, with the default options.
+    pub fn relay(mut self, url: impl Into<String>) -> Self {
+        self.relays.push((url.into(), None));
+        self
+    }
+
+    /// A relay to connect at start, with its own options.
+    pub fn relay_with(mut self, url: impl Into<String>, options: RelayOptions) -> Self {
+        self.relays.push((url.into(), Some(options)));
+        self
+    }
+
+    /// Starts the pool on the current arbiter and connects the initial relays. Fails,
+    /// starting nothing, if an initial relay URL is invalid. Needs a running actix System.
+    pub fn start(self) -> Result<Addr<RelayPool>, PoolError> {
+        let mut initial = Vec::with_capacity(self.relays.len());
+        for (url, options) in self.relays {
+            initial.push((RelayUrl::parse(&url)?, options));
+        }
+        let mut pool = RelayPool {
+            relays: BTreeMap::new(),
+            recipients: self.recipients,
+            default_options: self.default_options,
+            keys: self.keys,
+            shutting_down: false,
+        };
+        Ok(RelayPool::create(move |_ctx| {
+            for (url, options) in initial {
+                let options = options.unwrap_or_else(|| pool.default_options.clone());
+                pool.add_relay(url, options);
+            }
+            pool
+        }))
+    }
+}

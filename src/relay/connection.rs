@@ -1,0 +1,848 @@
+//! The actor that owns one relay's WebSocket.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::io::{SinkWrite, WriteHandler};
+use actix::prelude::*;
+use actix_codec::Framed;
+use actix_http::ws::Item;
+use awc::error::WsProtocolError;
+use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message as WsMessage};
+use awc::BoxedSocket;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, StreamExt};
+
+use super::backoff::Backoff;
+use super::error::RelayError;
+use super::message::{DisconnectReason, MessageKind, RelayMessage};
+use super::options::RelayOptions;
+use super::stats::RelayStats;
+use super::status::{RelayState, SharedState};
+use super::url::RelayUrl;
+use crate::protocol::{ClientMessage, RelayFrame};
+
+type WsSink = SinkWrite<WsMessage, SplitSink<Framed<BoxedSocket, Codec>, WsMessage>>;
+
+/// State shared between a connection actor and the pool: counters and lifecycle state.
+/// Lives across supervisor restarts and actor replacement.
+#[derive(Debug)]
+pub(crate) struct RelayShared {
+    pub(crate) stats: RelayStats,
+    pub(crate) state: SharedState,
+}
+
+impl RelayShared {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(RelayShared {
+            stats: RelayStats::default(),
+            state: SharedState::new(),
+        })
+    }
+}
+
+/// One item of the socket's read stream, tagged with the connection generation it belongs
+/// to, so that a late item of an old socket is never mistaken for the current one.
+#[doc(hidden)]
+pub enum Inbound {
+    Frame(u64, Result<Frame, WsProtocolError>),
+    End(u64),
+}
+
+/// The actor that keeps one relay connected.
+///
+/// Users do not start it themselves: the [`RelayPool`](crate::pool::RelayPool) starts one per
+/// relay under an `actix::Supervisor` and talks to it for you.
+///
+/// # Lifecycle
+///
+/// * **Connecting** — on start it dials the relay with awc (HTTP/1.1 only: an h2 ALPN answer
+///   would break the WebSocket upgrade), bounded by `connect_timeout`.
+/// * **Connected** — it reports [`MessageKind::Connected`], sends the messages queued while
+///   it was down (in order), pings every `ping_interval`, and turns every frame into a typed
+///   [`RelayMessage`] for the user's recipients. Frames that do not parse become
+///   [`MessageKind::Error`]; the connection stays up.
+/// * **Reconnecting** — when the socket closes, errors, or stays silent past `ping_timeout`
+///   after a ping, it reports [`MessageKind::Disconnected`] once, with the reason and the
+///   delay before the next attempt, taken from the backoff list (with jitter). The list
+///   starts over only after a connection stayed up for `stable_after`.
+/// * **Removed** — after `RemoveRelay` (or pool shutdown) it sends a close frame, reports
+///   `Disconnected` with reason [`DisconnectReason::Removed`], and never connects again.
+///
+/// # Supervision
+///
+/// If the actor stops, the supervisor restarts it with the same mailbox: queued messages,
+/// options, counters and the outbound queue survive; the socket, timers and in-progress
+/// reassembly do not, and it reconnects after the next backoff delay. If it panics, the pool
+/// notices the dead mailbox and starts a replacement with the same counters.
+///
+/// # Backpressure
+///
+/// Events are handed to the user's actors with `do_send`, and every `delivery_window`-th one
+/// with `send`, whose completion the connection waits for before reading the socket again.
+/// A slow user actor therefore holds at most about one window of events per relay in memory;
+/// nothing is dropped, the relay's TCP window fills instead.
+pub struct RelayConnection {
+    url: RelayUrl,
+    options: RelayOptions,
+    recipients: Vec<Recipient<RelayMessage>>,
+    shared: Arc<RelayShared>,
+    client: Option<awc::Client>,
+    sink: Option<WsSink>,
+    stream: Option<SpawnHandle>,
+    ping_timer: Option<SpawnHandle>,
+    retry_timer: Option<SpawnHandle>,
+    /// Bumped for every new socket and on restart; stale callbacks compare and bail out.
+    generation: u64,
+    connecting: bool,
+    backoff: Backoff,
+    queue: VecDeque<ClientMessage>,
+    removed: bool,
+    restarted: bool,
+    ever_connected: bool,
+    outage_reported: bool,
+    ping_sent: Option<Instant>,
+    last_rx: Instant,
+    last_resume: Instant,
+    reassembly: Option<Reassembly>,
+    since_ack: usize,
+}
+
+struct Reassembly {
+    text: bool,
+    buf: BytesMut,
+}
+
+impl RelayConnection {
+    pub(crate) fn new(
+        url: RelayUrl,
+        options: RelayOptions,
+        recipients: Vec<Recipient<RelayMessage>>,
+        shared: Arc<RelayShared>,
+    ) -> Self {
+        let backoff = Backoff::new(
+            options.backoff.clone(),
+            options.jitter,
+            options.stable_after,
+        );
+        let now = Instant::now();
+        RelayConnection {
+            url,
+            options,
+            recipients,
+            shared,
+            client: None,
+            sink: None,
+            stream: None,
+            ping_timer: None,
+            retry_timer: None,
+            generation: 0,
+            connecting: false,
+            backoff,
+            queue: VecDeque::new(),
+            removed: false,
+            restarted: false,
+            ever_connected: false,
+            outage_reported: false,
+            ping_sent: None,
+            last_rx: now,
+            last_resume: now,
+            reassembly: None,
+            since_ack: 0,
+        }
+    }
+
+    fn stats(&self) -> &RelayStats {
+        &self.shared.stats
+    }
+
+    fn client(&mut self) -> awc::Client {
+        self.client
+            .get_or_insert_with(|| build_client(self.options.connect_timeout))
+            .clone()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    // ---- connecting ----------------------------------------------------------------------
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.removed || self.connecting || self.is_connected() {
+            return;
+        }
+        self.retry_timer = None;
+        self.connecting = true;
+        self.generation += 1;
+        let generation = self.generation;
+        RelayStats::add(&self.stats().connect_attempts, 1);
+        let attempt = self.stats().connect_attempts.load(Relaxed) as usize;
+        self.shared.state.set(RelayState::Connecting { attempt });
+        log::debug!("{}: connecting", self.url);
+
+        let request = self
+            .client()
+            .ws(self.url.as_str())
+            .max_frame_size(self.options.max_message_size)
+            .connect();
+        let timeout = self.options.connect_timeout;
+        let fut = async move {
+            match actix::clock::timeout(timeout, request).await {
+                Ok(Ok((_response, framed))) => Ok(framed),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("timed out after {timeout:?}")),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            if act.generation != generation {
+                return;
+            }
+            act.connecting = false;
+            if act.removed {
+                return;
+            }
+            match result {
+                Ok(framed) => act.on_connected(framed, ctx),
+                Err(e) => act.on_connect_failed(e, ctx),
+            }
+        }));
+    }
+
+    fn on_connected(&mut self, framed: Framed<BoxedSocket, Codec>, ctx: &mut Context<Self>) {
+        let generation = self.generation;
+        let (sink, stream) = framed.split();
+        let stream = stream
+            .map(move |item| Inbound::Frame(generation, item))
+            .chain(futures_util::stream::once(async move {
+                Inbound::End(generation)
+            }));
+        self.stream = Some(ctx.add_stream(stream));
+        self.sink = Some(SinkWrite::new(sink, ctx));
+        let now = Instant::now();
+        self.last_rx = now;
+        self.ping_sent = None;
+        self.reassembly = None;
+        self.outage_reported = false;
+        self.backoff.connected(now);
+        let stats = self.stats();
+        RelayStats::add(&stats.connects, 1);
+        if self.ever_connected {
+            RelayStats::add(&stats.reconnects, 1);
+        }
+        if let Ok(mut since) = stats.connected_since.lock() {
+            *since = Some(SystemTime::now());
+        }
+        self.ever_connected = true;
+        self.shared.state.set(RelayState::Connected);
+        log::info!("{}: connected", self.url);
+
+        let interval = self.options.ping_interval;
+        self.ping_timer = Some(ctx.run_interval(interval, |act, ctx| act.send_ping(ctx)));
+
+        self.deliver(MessageKind::Connected, ctx);
+        self.flush_queue();
+    }
+
+    fn on_connect_failed(&mut self, error: String, ctx: &mut Context<Self>) {
+        log::warn!("{}: connect failed: {error}", self.url);
+        self.stats().record_error(&error);
+        if self.outage_reported {
+            self.deliver(MessageKind::Error(RelayError::ConnectFailed(error)), ctx);
+            self.schedule_retry(None, ctx);
+        } else {
+            self.schedule_retry(Some(DisconnectReason::ConnectFailed(error)), ctx);
+        }
+    }
+
+    /// Picks the next backoff delay, records it, reports `Disconnected` if `reason` is given,
+    /// and arms the timer.
+    fn schedule_retry(&mut self, reason: Option<DisconnectReason>, ctx: &mut Context<Self>) {
+        let (delay, attempt) = self
+            .backoff
+            .next_delay(Instant::now(), rand::random::<f64>());
+        self.shared.state.set(RelayState::WaitingToRetry {
+            attempt,
+            at: Instant::now() + delay,
+            delay,
+        });
+        if let Some(reason) = reason {
+            self.outage_reported = true;
+            log::info!("{}: disconnected ({reason}); retry in {delay:?}", self.url);
+            self.deliver(
+                MessageKind::Disconnected {
+                    reason,
+                    next_retry: Some(delay),
+                },
+                ctx,
+            );
+        }
+        if let Some(old) = self.retry_timer.take() {
+            ctx.cancel_future(old);
+        }
+        self.retry_timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.retry_timer = None;
+            act.connect(ctx);
+        }));
+    }
+
+    /// Tears down the current socket (if any) without reporting anything.
+    fn drop_socket(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.stream.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(handle) = self.ping_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(mut sink) = self.sink.take() {
+            sink.close();
+        }
+        self.reassembly = None;
+        self.ping_sent = None;
+        if let Ok(mut since) = self.stats().connected_since.lock() {
+            *since = None;
+        }
+    }
+
+    /// The socket is gone: report it once and schedule the next attempt.
+    fn connection_lost(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+        if !self.is_connected() {
+            return;
+        }
+        self.generation += 1;
+        self.drop_socket(ctx);
+        if self.removed {
+            return;
+        }
+        self.schedule_retry(Some(reason), ctx);
+    }
+
+    /// Closes the socket with a close frame, for good.
+    fn shut_down(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+        if self.removed {
+            return;
+        }
+        self.removed = true;
+        self.generation += 1;
+        self.connecting = false;
+        if let Some(handle) = self.retry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            let _ = sink.write(WsMessage::Close(Some(CloseReason {
+                code: CloseCode::Normal,
+                description: None,
+            })));
+        }
+        self.drop_socket(ctx);
+        self.queue.clear();
+        self.stats().queued.store(0, Relaxed);
+        self.shared.state.set(RelayState::Removed);
+        log::info!("{}: {reason}", self.url);
+        self.deliver(
+            MessageKind::Disconnected {
+                reason,
+                next_retry: None,
+            },
+            ctx,
+        );
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    fn write_message(&mut self, message: &ClientMessage) -> bool {
+        let Some(sink) = self.sink.as_mut() else {
+            return false;
+        };
+        let json = message.as_json();
+        let len = json.len() as u64;
+        if sink.write(WsMessage::Text(json.into())).is_err() {
+            return false;
+        }
+        let stats = &self.shared.stats;
+        RelayStats::add(&stats.frames_out, 1);
+        RelayStats::add(&stats.bytes_out, len);
+        true
+    }
+
+    fn flush_queue(&mut self) {
+        while let Some(message) = self.queue.pop_front() {
+            if !self.write_message(&message) {
+                self.queue.push_front(message);
+                break;
+            }
+        }
+        self.stats().queued.store(self.queue.len() as u64, Relaxed);
+    }
+
+    fn enqueue_or_send(&mut self, message: ClientMessage) -> Result<(), RelayError> {
+        if self.removed {
+            return Err(RelayError::Removed);
+        }
+        if self.is_connected() && self.queue.is_empty() && self.write_message(&message) {
+            return Ok(());
+        }
+        if self.queue.len() >= self.options.queue_capacity {
+            return Err(RelayError::QueueFull {
+                capacity: self.options.queue_capacity,
+            });
+        }
+        self.queue.push_back(message);
+        self.stats().queued.store(self.queue.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    fn send_ping(&mut self, ctx: &mut Context<Self>) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let sent = Instant::now();
+        if sink.write(WsMessage::Ping(Bytes::new())).is_err() {
+            return;
+        }
+        RelayStats::add(&self.shared.stats.frames_out, 1);
+        self.ping_sent = Some(sent);
+        let generation = self.generation;
+        let timeout = self.options.ping_timeout;
+        ctx.run_later(timeout, move |act, ctx| {
+            act.check_ping(generation, sent, ctx)
+        });
+    }
+
+    fn check_ping(&mut self, generation: u64, sent: Instant, ctx: &mut Context<Self>) {
+        if self.generation != generation || self.last_rx >= sent {
+            return;
+        }
+        if self.last_resume > sent {
+            // We were waiting for the user's actor, not reading: give the relay a fair chance.
+            let timeout = self.options.ping_timeout;
+            ctx.run_later(timeout, move |act, ctx| {
+                act.check_ping(generation, act.last_resume, ctx)
+            });
+            return;
+        }
+        log::warn!(
+            "{}: no answer to ping within {:?}",
+            self.url,
+            self.options.ping_timeout
+        );
+        self.stats().record_error("ping timeout");
+        self.connection_lost(DisconnectReason::PingTimeout, ctx);
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        self.last_rx = Instant::now();
+        RelayStats::add(&self.shared.stats.frames_in, 1);
+        match frame {
+            Frame::Text(bytes) => self.on_text(bytes, ctx),
+            Frame::Binary(bytes) => self.on_binary(bytes.len(), ctx),
+            Frame::Continuation(item) => self.on_continuation(item, ctx),
+            Frame::Ping(payload) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    let _ = sink.write(WsMessage::Pong(payload));
+                }
+            }
+            Frame::Pong(_) => {
+                if let Some(sent) = self.ping_sent.take() {
+                    let rtt = sent.elapsed().as_micros().max(1) as u64;
+                    self.shared.stats.ping_rtt_micros.store(rtt, Relaxed);
+                }
+            }
+            Frame::Close(reason) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    let _ = sink.write(WsMessage::Close(reason.clone()));
+                }
+                let (code, text) = match reason {
+                    Some(r) => (Some(u16::from(r.code)), r.description.unwrap_or_default()),
+                    None => (None, String::new()),
+                };
+                self.connection_lost(DisconnectReason::ClosedByRelay { code, reason: text }, ctx);
+            }
+        }
+    }
+
+    fn on_binary(&mut self, len: usize, ctx: &mut Context<Self>) {
+        RelayStats::add(&self.shared.stats.bytes_in, len as u64);
+        self.report_error(RelayError::BinaryFrame { len }, ctx);
+    }
+
+    fn on_continuation(&mut self, item: Item, ctx: &mut Context<Self>) {
+        let (first, text, chunk, last) = match item {
+            Item::FirstText(b) => (true, true, b, false),
+            Item::FirstBinary(b) => (true, false, b, false),
+            Item::Continue(b) => (false, false, b, false),
+            Item::Last(b) => (false, false, b, true),
+        };
+        if first {
+            self.reassembly = Some(Reassembly {
+                text,
+                buf: BytesMut::new(),
+            });
+        }
+        let Some(partial) = self.reassembly.as_mut() else {
+            self.report_error(
+                RelayError::WebSocket("continuation frame without a first frame".into()),
+                ctx,
+            );
+            return;
+        };
+        let size = partial.buf.len() + chunk.len();
+        if size > self.options.max_message_size {
+            let max = self.options.max_message_size;
+            self.reassembly = None;
+            self.report_error(RelayError::MessageTooLarge { size, max }, ctx);
+            if let Some(sink) = self.sink.as_mut() {
+                let _ = sink.write(WsMessage::Close(Some(CloseCode::Size.into())));
+            }
+            self.connection_lost(
+                DisconnectReason::Error(format!("message over {max} bytes")),
+                ctx,
+            );
+            return;
+        }
+        partial.buf.extend_from_slice(&chunk);
+        if last {
+            if let Some(done) = self.reassembly.take() {
+                let bytes = done.buf.freeze();
+                if done.text {
+                    self.on_text(bytes, ctx);
+                } else {
+                    self.on_binary(bytes.len(), ctx);
+                }
+            }
+        }
+    }
+
+    fn on_text(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
+        RelayStats::add(&self.shared.stats.bytes_in, bytes.len() as u64);
+        match RelayFrame::from_slice(&bytes) {
+            Ok(frame) => self.on_relay_frame(frame, ctx),
+            Err(error) => {
+                let excerpt = excerpt(&bytes);
+                log::debug!("{}: unparseable frame: {error}: {excerpt}", self.url);
+                self.report_error(RelayError::InvalidFrame { error, excerpt }, ctx);
+            }
+        }
+    }
+
+    fn on_relay_frame(&mut self, frame: RelayFrame, ctx: &mut Context<Self>) {
+        let kind = match frame {
+            RelayFrame::Event {
+                subscription_id,
+                event,
+            } => {
+                let stats = &self.shared.stats;
+                RelayStats::add(&stats.events_received, 1);
+                if self.options.verify_events {
+                    RelayStats::add(&stats.verifications, 1);
+                    if let Err(error) = event.verify() {
+                        RelayStats::add(&stats.events_invalid, 1);
+                        log::warn!("{}: dropped forged event {}: {error}", self.url, event.id);
+                        self.report_error(
+                            RelayError::InvalidEvent {
+                                subscription_id,
+                                event_id: event.id,
+                                error,
+                            },
+                            ctx,
+                        );
+                        return;
+                    }
+                }
+                RelayStats::add(&stats.events_delivered, 1);
+                MessageKind::Event {
+                    subscription_id,
+                    event,
+                }
+            }
+            RelayFrame::Ok {
+                event_id,
+                accepted,
+                message,
+            } => MessageKind::Ok {
+                event_id,
+                accepted,
+                message,
+            },
+            RelayFrame::Eose(id) => MessageKind::Eose(id),
+            RelayFrame::Closed {
+                subscription_id,
+                message,
+            } => MessageKind::Closed {
+                subscription_id,
+                message,
+            },
+            RelayFrame::Notice(text) => MessageKind::Notice(text),
+            RelayFrame::Auth { challenge } => MessageKind::Auth { challenge },
+            RelayFrame::Count {
+                subscription_id,
+                result,
+            } => MessageKind::Count {
+                subscription_id,
+                result,
+            },
+            // RelayFrame is non_exhaustive for users, not for this crate: every variant is
+            // matched above; this arm keeps the build honest if one is added.
+            #[allow(unreachable_patterns)]
+            other => {
+                self.report_error(
+                    RelayError::InvalidFrame {
+                        error: crate::protocol::Error::UnknownMessage(other.verb().to_owned()),
+                        excerpt: String::new(),
+                    },
+                    ctx,
+                );
+                return;
+            }
+        };
+        self.deliver(kind, ctx);
+    }
+
+    fn report_error(&mut self, error: RelayError, ctx: &mut Context<Self>) {
+        self.stats().record_error(&error.to_string());
+        self.deliver(MessageKind::Error(error), ctx);
+    }
+
+    // ---- delivering ----------------------------------------------------------------------
+
+    /// Hands one message to every recipient. Every `delivery_window`-th message is sent with
+    /// `send` and the actor waits (socket unread) until all recipients have handled it.
+    fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
+        if self.recipients.is_empty() {
+            return;
+        }
+        let message = RelayMessage {
+            relay: self.url.clone(),
+            kind,
+        };
+        self.since_ack += 1;
+        if self.since_ack < self.options.delivery_window {
+            let (last, rest) = match self.recipients.split_last() {
+                Some(split) => split,
+                None => return,
+            };
+            for r in rest {
+                r.do_send(message.clone());
+            }
+            last.do_send(message);
+            return;
+        }
+        self.since_ack = 0;
+        let window = self.options.delivery_window as u64;
+        self.shared.stats.in_flight.store(window, Relaxed);
+        let requests: Vec<_> = self
+            .recipients
+            .iter()
+            .map(|r| r.send(message.clone()))
+            .collect();
+        let wait = futures_util::future::join_all(requests);
+        ctx.wait(wait.into_actor(self).map(|results, act, _ctx| {
+            act.last_resume = Instant::now();
+            act.shared.stats.in_flight.store(0, Relaxed);
+            let mut index = 0;
+            act.recipients.retain(|_| {
+                let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
+                index += 1;
+                alive
+            });
+        }));
+    }
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]);
+    text.into_owned()
+}
+
+/// One awc client per connection: awc's connector pool holds a permit per open WebSocket
+/// and caps a shared client at 100 (notes/actix-awc.md); HTTP/1.1 only, because an `h2`
+/// ALPN answer makes the WebSocket upgrade fail.
+fn build_client(connect_timeout: Duration) -> awc::Client {
+    #[cfg(feature = "rustls")]
+    {
+        // awc's rustls config needs a process-wide crypto provider; install ring once.
+        // An error only means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    awc::Client::builder()
+        .max_http_version(awc::http::Version::HTTP_11)
+        .timeout(connect_timeout)
+        .finish()
+}
+
+impl Actor for RelayConnection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.removed {
+            return;
+        }
+        if self.restarted {
+            // Back from a supervisor restart: wait one backoff step before dialling, so a
+            // relay that makes us fail at once cannot drive a tight loop.
+            self.schedule_retry(None, ctx);
+        } else {
+            self.connect(ctx);
+        }
+    }
+}
+
+impl Supervised for RelayConnection {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        log::warn!("{}: connection actor restarting", self.url);
+        // Everything spawned in the context is gone; drop what pointed into it.
+        self.generation += 1;
+        self.sink = None;
+        self.stream = None;
+        self.ping_timer = None;
+        self.retry_timer = None;
+        self.connecting = false;
+        self.reassembly = None;
+        self.ping_sent = None;
+        self.since_ack = 0;
+        self.restarted = true;
+        if !self.removed {
+            self.outage_reported = true;
+            self.shared.state.set(RelayState::Connecting { attempt: 0 });
+        }
+    }
+}
+
+impl StreamHandler<Inbound> for RelayConnection {
+    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        match item {
+            Inbound::Frame(generation, _) | Inbound::End(generation)
+                if generation != self.generation => {}
+            Inbound::Frame(_, Ok(frame)) => self.on_frame(frame, ctx),
+            Inbound::Frame(_, Err(error)) => {
+                let text = error.to_string();
+                self.stats().record_error(&text);
+                let close = if matches!(error, WsProtocolError::Overflow) {
+                    CloseCode::Size
+                } else {
+                    CloseCode::Protocol
+                };
+                if let Some(sink) = self.sink.as_mut() {
+                    let _ = sink.write(WsMessage::Close(Some(close.into())));
+                }
+                self.deliver(MessageKind::Error(RelayError::WebSocket(text.clone())), ctx);
+                self.connection_lost(DisconnectReason::Error(text), ctx);
+            }
+            Inbound::End(_) => self.connection_lost(DisconnectReason::ConnectionLost, ctx),
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        // The default stops the actor; the `End` item already reported the loss.
+    }
+}
+
+impl WriteHandler<WsProtocolError> for RelayConnection {
+    fn error(&mut self, err: WsProtocolError, ctx: &mut Context<Self>) -> Running {
+        log::warn!("{}: write failed: {err}", self.url);
+        self.stats().record_error(&err.to_string());
+        self.connection_lost(DisconnectReason::Error(err.to_string()), ctx);
+        Running::Continue
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        // The default stops the actor; a closed sink is handled by the read side.
+    }
+}
+
+// ---- messages ------------------------------------------------------------------------------
+
+/// Sends one client message to this relay now, or queues it until the relay is connected.
+/// Sent by the pool for `SendTo` and `Broadcast`. Replies `Err(QueueFull)` when the queue is
+/// at `queue_capacity`, `Err(Removed)` after removal.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RelayError>")]
+pub(crate) struct Send(pub(crate) ClientMessage);
+
+impl Handler<Send> for RelayConnection {
+    type Result = Result<(), RelayError>;
+    fn handle(&mut self, msg: Send, _ctx: &mut Context<Self>) -> Self::Result {
+        self.enqueue_or_send(msg.0)
+    }
+}
+
+/// Drop the socket (if any) and dial again now, with the backoff list started over.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct ReconnectNow;
+
+impl Handler<ReconnectNow> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, _: ReconnectNow, ctx: &mut Context<Self>) {
+        if self.removed {
+            return;
+        }
+        self.backoff.reset();
+        if let Some(handle) = self.retry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if self.is_connected() {
+            if let Some(sink) = self.sink.as_mut() {
+                let _ = sink.write(WsMessage::Close(Some(CloseCode::Normal.into())));
+            }
+            self.generation += 1;
+            self.drop_socket(ctx);
+            self.outage_reported = true;
+            self.deliver(
+                MessageKind::Disconnected {
+                    reason: DisconnectReason::ReconnectRequested,
+                    next_retry: Some(Duration::ZERO),
+                },
+                ctx,
+            );
+        }
+        self.connecting = false;
+        self.generation += 1;
+        self.connect(ctx);
+    }
+}
+
+/// End this connection for good: close frame, `Disconnected` with `reason`, no reconnect.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Shutdown(pub(crate) DisconnectReason);
+
+impl Handler<Shutdown> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
+        self.shut_down(msg.0, ctx);
+    }
+}
+
+/// Faults for tests of supervision: make the actor stop (the supervisor restarts it) or
+/// panic (the pool replaces it).
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActorFault {
+    /// `ctx.stop()`: the supervisor restarts the actor in place.
+    Stop,
+    /// A panic inside a handler: the task dies and the pool starts a replacement.
+    Panic,
+}
+
+#[cfg(feature = "testing")]
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct InjectFault(pub(crate) ActorFault);
+
+#[cfg(feature = "testing")]
+impl Handler<InjectFault> for RelayConnection {
+    type Result = ();
+    #[allow(clippy::panic)]
+    fn handle(&mut self, msg: InjectFault, ctx: &mut Context<Self>) {
+        match msg.0 {
+            ActorFault::Stop => ctx.stop(),
+            ActorFault::Panic => panic!("{}: injected panic (testing)", self.url),
+        }
+    }
+}

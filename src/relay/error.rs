@@ -1,0 +1,71 @@
+//! Errors of one relay connection.
+
+use crate::protocol::{self, EventId, SubscriptionId};
+
+/// Something that went wrong with one relay. Delivered to the user as
+/// [`MessageKind::Error`](super::MessageKind::Error) (counted in the relay's stats), and
+/// returned by requests that could not be carried out.
+///
+/// None of these stop the connection unless said so: bad input from a relay is reported and
+/// the connection stays up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// A text frame that is not a message this crate understands: broken JSON, the wrong
+    /// shape, or an unknown message type. `excerpt` holds its first 128 characters.
+    #[error("unparseable frame ({error}): {excerpt}")]
+    InvalidFrame {
+        /// What the parser said.
+        error: protocol::Error,
+        /// The start of the frame, for logs.
+        excerpt: String,
+    },
+    /// A text frame that is not UTF-8.
+    #[error("text frame is not valid UTF-8")]
+    InvalidUtf8,
+    /// A binary frame: Nostr relays speak text only. The frame is ignored.
+    #[error("unexpected binary frame of {len} bytes")]
+    BinaryFrame {
+        /// Its size.
+        len: usize,
+    },
+    /// A message larger than the relay's `max_message_size`. The connection is closed
+    /// (code 1009) and reconnected.
+    #[error("message of {size} bytes exceeds the limit of {max}")]
+    MessageTooLarge {
+        /// Bytes received so far.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An event whose id or signature is wrong: dropped, never delivered.
+    #[error("forged event {event_id} on {subscription_id}: {error}")]
+    InvalidEvent {
+        /// The subscription it came on.
+        subscription_id: SubscriptionId,
+        /// The id it claims.
+        event_id: EventId,
+        /// Which check failed.
+        error: protocol::Error,
+    },
+    /// The WebSocket connection could not be opened (DNS, TCP, TLS, HTTP upgrade, timeout).
+    #[error("connect failed: {0}")]
+    ConnectFailed(String),
+    /// The WebSocket protocol was violated by the relay (bad frame, bad continuation).
+    #[error("websocket error: {0}")]
+    WebSocket(String),
+    /// The relay is not connected and its outbound queue is full: the message was not
+    /// queued. Retry later or raise `queue_capacity`.
+    #[error("outbound queue full ({capacity} messages waiting)")]
+    QueueFull {
+        /// The queue's bound.
+        capacity: usize,
+    },
+    /// The relay was removed from the pool; nothing more is sent to it.
+    #[error("relay removed")]
+    Removed,
+    /// The relay's connection actor died (a panic) and the pool started a replacement. The
+    /// socket was lost; the replacement reconnects.
+    #[error("connection actor died and was replaced")]
+    ActorRestarted,
+}

@@ -1,0 +1,194 @@
+//! Per-relay options.
+
+use std::time::Duration;
+
+/// The reconnect delays, in order; the last one repeats. Quick first retries catch a blip,
+/// then the delays grow so that a relay that is down is not hammered.
+pub const DEFAULT_BACKOFF: [Duration; 5] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+/// ±20 % random jitter on each delay, so many clients cut off together don't return together.
+pub const DEFAULT_JITTER: f64 = 0.2;
+/// A connection that stays up this long counts as healthy and the backoff list starts over;
+/// a relay that accepts and then drops at once keeps climbing the list instead.
+pub const DEFAULT_STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How long the TCP + TLS + WebSocket handshake may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often to ping. Below the 60 s idle timeouts common in proxies and load balancers.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(25);
+/// How long to wait for any frame after a ping before declaring the socket dead.
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message accepted from a relay. awc's default of 64 KiB breaks on real relays
+/// (follow lists exceed it); 16 MiB covers every event seen in the wild.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+/// Messages kept while the relay is not connected, sent in order once it is.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+/// Events handed to the user's actor before the connection waits for it to catch up
+/// (backpressure). 64 costs ~6 % throughput across threads and keeps memory flat
+/// (notes/performance-facts.md).
+pub const DEFAULT_DELIVERY_WINDOW: usize = 64;
+
+/// Options of one relay connection: a builder with documented defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_nostr::relay::RelayOptions;
+/// let opts = RelayOptions::new()
+///     .backoff(vec![Duration::from_millis(100), Duration::from_secs(1)])
+///     .ping_interval(Duration::from_secs(5))
+///     .write(false);
+/// assert!(opts.is_read());
+/// assert!(!opts.is_write());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayOptions {
+    pub(crate) backoff: Vec<Duration>,
+    pub(crate) jitter: f64,
+    pub(crate) stable_after: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) delivery_window: usize,
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    pub(crate) verify_events: bool,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            backoff: DEFAULT_BACKOFF.to_vec(),
+            jitter: DEFAULT_JITTER,
+            stable_after: DEFAULT_STABLE_AFTER,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            delivery_window: DEFAULT_DELIVERY_WINDOW,
+            read: true,
+            write: true,
+            verify_events: true,
+        }
+    }
+}
+
+impl RelayOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Delays before reconnect attempts 1, 2, 3, …; the last repeats. An empty list is
+    /// taken as the default. Defaults to 500 ms, 1 s, 5 s, 10 s, 30 s.
+    pub fn backoff(mut self, delays: Vec<Duration>) -> Self {
+        self.backoff = if delays.is_empty() {
+            DEFAULT_BACKOFF.to_vec()
+        } else {
+            delays
+        };
+        self
+    }
+
+    /// Random jitter as a fraction of each delay, clamped to 0.0..=1.0. Defaults to 0.2.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// How long a connection must stay up before the backoff list starts over.
+    /// Defaults to 10 s.
+    pub fn stable_after(mut self, d: Duration) -> Self {
+        self.stable_after = d;
+        self
+    }
+
+    /// Limit on the whole connection handshake. Defaults to 10 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How often to send a WebSocket ping. Defaults to 25 s.
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long after a ping, with no frame at all from the relay, the socket counts as
+    /// dead (half-open TCP) and is replaced. Defaults to 10 s.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Largest message, in bytes, accepted from the relay (after reassembling continuation
+    /// frames). Larger ones close the connection with an error. Defaults to 16 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1024);
+        self
+    }
+
+    /// How many outgoing messages wait while the relay is not connected; beyond it, sends
+    /// fail with a "queue full" error. Defaults to 1024.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// How many events are handed to the user's actor before the connection stops reading
+    /// the socket and waits for the actor to catch up. At least 1. Defaults to 64.
+    pub fn delivery_window(mut self, n: usize) -> Self {
+        self.delivery_window = n.max(1);
+        self
+    }
+
+    /// Whether subscriptions and fetches use this relay. Defaults to true.
+    pub fn read(mut self, on: bool) -> Self {
+        self.read = on;
+        self
+    }
+
+    /// Whether publishes go to this relay. Defaults to true.
+    pub fn write(mut self, on: bool) -> Self {
+        self.write = on;
+        self
+    }
+
+    /// Whether events are checked (id recomputed, BIP-340 signature verified) before
+    /// delivery. Turn off only for a relay you trust completely. Defaults to true.
+    pub fn verify_events(mut self, on: bool) -> Self {
+        self.verify_events = on;
+        self
+    }
+
+    /// Whether subscriptions and fetches use this relay.
+    pub fn is_read(&self) -> bool {
+        self.read
+    }
+
+    /// Whether publishes go to this relay.
+    pub fn is_write(&self) -> bool {
+        self.write
+    }
+
+    /// The reconnect delays.
+    pub fn backoff_delays(&self) -> &[Duration] {
+        &self.backoff
+    }
+
+    /// The largest message accepted.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_size
+    }
+}
