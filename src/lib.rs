@@ -41,7 +41,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod pool;
 pub mod protocol;
+pub mod relay;
 
 /// The types most programs need.
 pub mod prelude {
