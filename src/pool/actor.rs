@@ -7,10 +7,12 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::error::PoolError;
-use crate::protocol::Keys;
+use super::requests::PoolSub;
+use crate::protocol::{Keys, SubscriptionId};
 use crate::relay::{
-    DisconnectReason, MessageKind, RelayConnection, RelayError, RelayMessage, RelayOptions,
-    RelayShared, RelayUrl, Shutdown,
+    ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, MessageKind, OpenSub,
+    RelayConnection, RelayError, RelayMessage, RelayOptions, RelayShared, RelayUrl, Shutdown,
+    SubTarget, DEFAULT_DEDUP_CAPACITY,
 };
 
 /// How often the pool checks that every connection actor is still alive. A connection that
@@ -64,8 +66,11 @@ pub struct RelayPool {
     pub(crate) relays: BTreeMap<RelayUrl, RelayHandle>,
     pub(crate) recipients: Vec<Recipient<RelayMessage>>,
     pub(crate) default_options: RelayOptions,
-    #[allow(dead_code)]
     pub(crate) keys: Option<Keys>,
+    pub(crate) dedup: Dedup,
+    pub(crate) subs: BTreeMap<SubscriptionId, PoolSub>,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
     pub(crate) shutting_down: bool,
 }
 
@@ -83,14 +88,30 @@ impl RelayPool {
         RelayPoolBuilder::default()
     }
 
+    /// Starts a connection actor under a supervisor, on the next arbiter in turn (or on the
+    /// pool's own when it has none).
     pub(crate) fn spawn_connection(
-        &self,
+        &mut self,
         url: RelayUrl,
         options: RelayOptions,
         shared: Arc<RelayShared>,
     ) -> Addr<RelayConnection> {
-        let recipients = self.recipients.clone();
-        Supervisor::start(move |_| RelayConnection::new(url, options, recipients, shared))
+        let parts = ConnectionParts {
+            url,
+            options,
+            recipients: self.recipients.clone(),
+            shared,
+            dedup: self.dedup.clone(),
+            keys: self.keys.clone(),
+        };
+        if self.arbiters.is_empty() {
+            return Supervisor::start(move |_| RelayConnection::new(parts));
+        }
+        let index = self.next_arbiter % self.arbiters.len();
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        Supervisor::start_in_arbiter(&self.arbiters[index].handle(), move |_| {
+            RelayConnection::new(parts)
+        })
     }
 
     pub(crate) fn add_relay(&mut self, url: RelayUrl, options: RelayOptions) -> bool {
@@ -99,16 +120,37 @@ impl RelayPool {
         }
         let shared = RelayShared::new();
         let addr = self.spawn_connection(url.clone(), options.clone(), shared.clone());
-        self.relays.insert(
-            url.clone(),
-            RelayHandle {
-                url,
-                options,
-                addr,
-                shared,
-            },
-        );
+        let handle = RelayHandle {
+            url: url.clone(),
+            options,
+            addr,
+            shared,
+        };
+        self.open_subs_on(&handle);
+        self.relays.insert(url, handle);
         true
+    }
+
+    /// Sends every pool subscription that covers this relay to its connection.
+    fn open_subs_on(&self, handle: &RelayHandle) {
+        if !handle.options.read {
+            return;
+        }
+        for (id, sub) in &self.subs {
+            if sub.relays.includes(&handle.url) {
+                handle.addr.do_send(OpenSub {
+                    id: id.clone(),
+                    filters: sub.filters.clone(),
+                    target: SubTarget::User,
+                    close_on_eose: sub.close_on_eose,
+                });
+            }
+        }
+    }
+
+    /// The de-dup memory's counters.
+    pub(crate) fn dedup_stats(&self) -> DedupStats {
+        self.dedup.stats()
     }
 
     pub(crate) fn relay_handle(&self, url: &RelayUrl) -> Result<&RelayHandle, PoolError> {
@@ -137,10 +179,13 @@ impl RelayPool {
             };
             log::error!("{url}: connection actor died; starting a replacement");
             handle.shared.stats.record_error("connection actor died");
-            let addr =
-                self.spawn_connection(url.clone(), handle.options.clone(), handle.shared.clone());
+            let (options, shared) = (handle.options.clone(), handle.shared.clone());
+            let addr = self.spawn_connection(url.clone(), options, shared);
             if let Some(handle) = self.relays.get_mut(&url) {
                 handle.addr = addr;
+            }
+            if let Some(handle) = self.relays.get(&url) {
+                self.open_subs_on(handle);
             }
             self.notify(RelayMessage {
                 relay: url,
@@ -164,6 +209,12 @@ impl Actor for RelayPool {
         }
         Running::Stop
     }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
 }
 
 /// Builds a [`RelayPool`].
@@ -177,12 +228,28 @@ impl Actor for RelayPool {
 ///     .start()?;
 /// # let _ = pool; Ok(()) }
 /// ```
-#[derive(Default)]
 pub struct RelayPoolBuilder {
     recipients: Vec<Recipient<RelayMessage>>,
     default_options: RelayOptions,
     keys: Option<Keys>,
     relays: Vec<(String, Option<RelayOptions>)>,
+    dedup_capacity: usize,
+    delivery: Delivery,
+    arbiters: usize,
+}
+
+impl Default for RelayPoolBuilder {
+    fn default() -> Self {
+        RelayPoolBuilder {
+            recipients: Vec::new(),
+            default_options: RelayOptions::default(),
+            keys: None,
+            relays: Vec::new(),
+            dedup_capacity: DEFAULT_DEDUP_CAPACITY,
+            delivery: Delivery::default(),
+            arbiters: 0,
+        }
+    }
 }
 
 impl RelayPoolBuilder {
@@ -218,6 +285,27 @@ impl RelayPoolBuilder {
         self
     }
 
+    /// How many event ids the de-dup memory keeps (verified once, delivered once).
+    /// Defaults to 131,072.
+    pub fn dedup_capacity(mut self, n: usize) -> Self {
+        self.dedup_capacity = n.max(1);
+        self
+    }
+
+    /// Whether an event from several relays reaches a subscription once, or once per relay.
+    /// Defaults to [`Delivery::OncePerSubscription`].
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// Runs the connections on `n` dedicated arbiter threads (round robin), so signature
+    /// checks use several cores. 0 runs them on the pool's own arbiter. Defaults to 0.
+    pub fn arbiters(mut self, n: usize) -> Self {
+        self.arbiters = n;
+        self
+    }
+
     /// Starts the pool on the current arbiter and connects the initial relays. Fails,
     /// starting nothing, if an initial relay URL is invalid. Needs a running actix System.
     pub fn start(self) -> Result<Addr<RelayPool>, PoolError> {
@@ -230,6 +318,10 @@ impl RelayPoolBuilder {
             recipients: self.recipients,
             default_options: self.default_options,
             keys: self.keys,
+            dedup: Dedup::new(self.dedup_capacity, self.delivery),
+            subs: BTreeMap::new(),
+            arbiters: (0..self.arbiters).map(|_| Arbiter::new()).collect(),
+            next_arbiter: 0,
             shutting_down: false,
         };
         Ok(RelayPool::create(move |_ctx| {

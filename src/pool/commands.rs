@@ -277,12 +277,17 @@ pub struct PoolStats {
     pub relays: BTreeMap<RelayUrl, RelayStatsSnapshot>,
     /// All relays summed.
     pub total: RelayStatsSnapshot,
+    /// The pool's de-dup memory: verifications skipped, duplicates suppressed.
+    pub dedup: crate::relay::DedupStats,
 }
 
 impl Handler<Stats> for RelayPool {
     type Result = MessageResult<Stats>;
     fn handle(&mut self, _: Stats, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut stats = PoolStats::default();
+        let mut stats = PoolStats {
+            dedup: self.dedup_stats(),
+            ..PoolStats::default()
+        };
         for h in self.relays.values() {
             let snapshot = h.shared.stats.snapshot();
             stats.total.accumulate(&snapshot);

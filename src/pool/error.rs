@@ -24,6 +24,12 @@ pub enum PoolError {
     /// crash); try again.
     #[error("relay {0} is restarting")]
     Unavailable(RelayUrl),
+    /// No subscription with this id is open.
+    #[error("no subscription {0}")]
+    UnknownSubscription(crate::protocol::SubscriptionId),
+    /// A subscription with this id is already open.
+    #[error("subscription {0} already exists")]
+    DuplicateSubscription(crate::protocol::SubscriptionId),
     /// The pool is shutting down.
     #[error("the pool is shutting down")]
     ShuttingDown,

@@ -9,11 +9,18 @@
 //! | [`Broadcast`] | the outcome per relay |
 //! | [`Reconnect`] | `()` or [`PoolError::UnknownRelay`] |
 //! | [`Stats`] | [`PoolStats`]: per relay and totals |
+//! | [`Subscribe`] | the [`SubscriptionId`](crate::protocol::SubscriptionId) |
+//! | [`Unsubscribe`] | `()` or [`PoolError::UnknownSubscription`] |
+//! | [`Publish`] | [`PublishResult`]: each relay's [`PublishOutcome`](crate::relay::PublishOutcome) |
+//! | [`Fetch`] | [`FetchResult`]: de-duplicated events and how each relay ended |
+//! | [`Count`] | [`CountResults`]: each relay's count or error |
 
 mod actor;
 mod commands;
 mod error;
+mod requests;
 
 pub use actor::{RelayPool, RelayPoolBuilder};
 pub use commands::*;
 pub use error::PoolError;
+pub use requests::*;

@@ -6,7 +6,8 @@
 //! * [`Filter`] with NIP-01 matching;
 //! * the messages a client sends ([`ClientMessage`]) and the messages a relay sends
 //!   ([`RelayFrame`]), exactly as the JSON arrays of NIP-01, NIP-42 and NIP-45;
-//! * [`nip19`] bech32 entities and [`nip42`] authentication events.
+//! * [`nip11`] relay information, [`nip19`] bech32 entities, [`nip42`] authentication events;
+//! * [`Reason`], the machine-readable prefix of `OK` and `CLOSED` messages.
 
 mod error;
 mod event;
@@ -16,8 +17,10 @@ mod ids;
 mod keys;
 mod kind;
 mod message;
+pub mod nip11;
 pub mod nip19;
 pub mod nip42;
+mod reason;
 mod tag;
 mod timestamp;
 
@@ -29,5 +32,6 @@ pub use ids::{EventId, PublicKey, Signature};
 pub use keys::{EventBuilder, Keys};
 pub use kind::{Kind, KindRange};
 pub use message::{ClientMessage, CountResult, RelayFrame, SubscriptionId};
+pub use reason::Reason;
 pub use tag::Tag;
 pub use timestamp::Timestamp;

@@ -1,8 +1,8 @@
 //! The actor that owns one relay's WebSocket.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::io::{SinkWrite, WriteHandler};
@@ -16,13 +16,17 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, StreamExt};
 
 use super::backoff::Backoff;
+use super::dedup::Dedup;
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
+use super::requests::{AuthState, PendingCount, PendingPublish};
 use super::stats::RelayStats;
 use super::status::{RelayState, SharedState};
+use super::subscriptions::{FetchEnd, FetchItem, SubTable, SubTarget};
 use super::url::RelayUrl;
-use crate::protocol::{ClientMessage, RelayFrame};
+use crate::protocol::nip11::RelayInformation;
+use crate::protocol::{ClientMessage, EventId, Keys, RelayFrame};
 
 type WsSink = SinkWrite<WsMessage, SplitSink<Framed<BoxedSocket, Codec>, WsMessage>>;
 
@@ -32,6 +36,8 @@ type WsSink = SinkWrite<WsMessage, SplitSink<Framed<BoxedSocket, Codec>, WsMessa
 pub(crate) struct RelayShared {
     pub(crate) stats: RelayStats,
     pub(crate) state: SharedState,
+    /// The relay's NIP-11 document, once fetched.
+    pub(crate) info: Mutex<Option<RelayInformation>>,
 }
 
 impl RelayShared {
@@ -39,8 +45,28 @@ impl RelayShared {
         Arc::new(RelayShared {
             stats: RelayStats::default(),
             state: SharedState::new(),
+            info: Mutex::new(None),
         })
     }
+}
+
+/// Everything a connection actor is built from; `Send`, so it can be moved to another
+/// arbiter's thread.
+pub(crate) struct ConnectionParts {
+    pub(crate) url: RelayUrl,
+    pub(crate) options: RelayOptions,
+    pub(crate) recipients: Vec<Recipient<RelayMessage>>,
+    pub(crate) shared: Arc<RelayShared>,
+    pub(crate) dedup: Dedup,
+    pub(crate) keys: Option<Keys>,
+}
+
+/// A message waiting to be written: its JSON, and the id of the event it publishes (so the
+/// publish can learn it was sent, or be withdrawn on timeout).
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) json: String,
+    pub(crate) publishes: Option<EventId>,
 }
 
 /// One item of the socket's read stream, tagged with the connection generation it belongs
@@ -85,21 +111,29 @@ pub enum Inbound {
 /// A slow user actor therefore holds at most about one window of events per relay in memory;
 /// nothing is dropped, the relay's TCP window fills instead.
 pub struct RelayConnection {
-    url: RelayUrl,
-    options: RelayOptions,
+    pub(crate) url: RelayUrl,
+    pub(crate) options: RelayOptions,
     recipients: Vec<Recipient<RelayMessage>>,
-    shared: Arc<RelayShared>,
+    pub(crate) shared: Arc<RelayShared>,
+    pub(crate) dedup: Dedup,
+    pub(crate) keys: Option<Keys>,
     client: Option<awc::Client>,
     sink: Option<WsSink>,
     stream: Option<SpawnHandle>,
     ping_timer: Option<SpawnHandle>,
     retry_timer: Option<SpawnHandle>,
     /// Bumped for every new socket and on restart; stale callbacks compare and bail out.
-    generation: u64,
+    pub(crate) generation: u64,
     connecting: bool,
     backoff: Backoff,
-    queue: VecDeque<ClientMessage>,
-    removed: bool,
+    pub(crate) queue: VecDeque<Outgoing>,
+    pub(crate) subs: SubTable,
+    pub(crate) pending_ok: HashMap<EventId, PendingPublish>,
+    pub(crate) pending_counts: HashMap<crate::protocol::SubscriptionId, PendingCount>,
+    pub(crate) auth: AuthState,
+    info_attempted: bool,
+    pub(crate) max_message_length: Option<usize>,
+    pub(crate) removed: bool,
     restarted: bool,
     ever_connected: bool,
     outage_reported: bool,
@@ -116,12 +150,15 @@ struct Reassembly {
 }
 
 impl RelayConnection {
-    pub(crate) fn new(
-        url: RelayUrl,
-        options: RelayOptions,
-        recipients: Vec<Recipient<RelayMessage>>,
-        shared: Arc<RelayShared>,
-    ) -> Self {
+    pub(crate) fn new(parts: ConnectionParts) -> Self {
+        let ConnectionParts {
+            url,
+            options,
+            recipients,
+            shared,
+            dedup,
+            keys,
+        } = parts;
         let backoff = Backoff::new(
             options.backoff.clone(),
             options.jitter,
@@ -133,6 +170,8 @@ impl RelayConnection {
             options,
             recipients,
             shared,
+            dedup,
+            keys,
             client: None,
             sink: None,
             stream: None,
@@ -142,6 +181,12 @@ impl RelayConnection {
             connecting: false,
             backoff,
             queue: VecDeque::new(),
+            subs: SubTable::default(),
+            pending_ok: HashMap::new(),
+            pending_counts: HashMap::new(),
+            auth: AuthState::default(),
+            info_attempted: false,
+            max_message_length: None,
             removed: false,
             restarted: false,
             ever_connected: false,
@@ -154,7 +199,7 @@ impl RelayConnection {
         }
     }
 
-    fn stats(&self) -> &RelayStats {
+    pub(crate) fn stats(&self) -> &RelayStats {
         &self.shared.stats
     }
 
@@ -164,7 +209,7 @@ impl RelayConnection {
             .clone()
     }
 
-    fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.sink.is_some()
     }
 
@@ -183,20 +228,35 @@ impl RelayConnection {
         self.shared.state.set(RelayState::Connecting { attempt });
         log::debug!("{}: connecting", self.url);
 
-        let request = self
-            .client()
-            .ws(self.url.as_str())
-            .max_frame_size(self.options.max_message_size)
-            .connect();
+        let client = self.client();
+        let fetch_info = !self.info_attempted
+            && self
+                .options
+                .fetch_info
+                .unwrap_or_else(|| self.url.is_secure());
+        self.info_attempted = true;
+        let http_url = self.url.http_url();
+        let ws_url = self.url.as_str().to_owned();
+        let max_frame = self.options.max_message_size;
         let timeout = self.options.connect_timeout;
         let fut = async move {
-            match actix::clock::timeout(timeout, request).await {
+            let info = if fetch_info {
+                fetch_relay_information(&client, &http_url).await
+            } else {
+                None
+            };
+            let request = client.ws(ws_url).max_frame_size(max_frame).connect();
+            let result = match actix::clock::timeout(timeout, request).await {
                 Ok(Ok((_response, framed))) => Ok(framed),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("timed out after {timeout:?}")),
-            }
+            };
+            (info, result)
         };
-        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+        ctx.spawn(fut.into_actor(self).map(move |(info, result), act, ctx| {
+            if let Some(info) = info {
+                act.apply_information(info);
+            }
             if act.generation != generation {
                 return;
             }
@@ -242,8 +302,33 @@ impl RelayConnection {
         let interval = self.options.ping_interval;
         self.ping_timer = Some(ctx.run_interval(interval, |act, ctx| act.send_ping(ctx)));
 
+        self.auth = AuthState::default();
         self.deliver(MessageKind::Connected, ctx);
+        self.send_pending_reqs();
         self.flush_queue();
+    }
+
+    /// Honours what a NIP-11 document declares.
+    fn apply_information(&mut self, info: RelayInformation) {
+        let limits = &info.limitation;
+        self.subs.max_live = limits
+            .max_subscriptions
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0);
+        self.max_message_length = limits
+            .max_message_length
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0);
+        log::debug!(
+            "{}: NIP-11: max_subscriptions {:?}, max_message_length {:?}, auth_required {:?}",
+            self.url,
+            self.subs.max_live,
+            self.max_message_length,
+            limits.auth_required
+        );
+        if let Ok(mut slot) = self.shared.info.lock() {
+            *slot = Some(info);
+        }
     }
 
     fn on_connect_failed(&mut self, error: String, ctx: &mut Context<Self>) {
@@ -307,20 +392,35 @@ impl RelayConnection {
     }
 
     /// The socket is gone: report it once and schedule the next attempt.
-    fn connection_lost(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+    pub(crate) fn connection_lost(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
         if !self.is_connected() {
             return;
         }
         self.generation += 1;
         self.drop_socket(ctx);
+        self.end_socket_bound_requests(FetchEnd::Disconnected);
         if self.removed {
             return;
         }
         self.schedule_retry(Some(reason), ctx);
     }
 
+    /// What cannot survive the socket: fetches end for this relay, COUNTs fail, live REQs
+    /// are no longer live (they are re-sent on reconnect).
+    fn end_socket_bound_requests(&mut self, end: FetchEnd) {
+        self.subs.mark_all_down();
+        for (_, sub) in self.subs.take_fetches() {
+            if let SubTarget::Fetch(tx) = sub.target {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), end.clone()));
+            }
+        }
+        for (_, pending) in self.pending_counts.drain() {
+            pending.fail(super::requests::CountError::Disconnected);
+        }
+    }
+
     /// Closes the socket with a close frame, for good.
-    fn shut_down(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
+    pub(crate) fn shut_down(&mut self, reason: DisconnectReason, ctx: &mut Context<Self>) {
         if self.removed {
             return;
         }
@@ -337,6 +437,13 @@ impl RelayConnection {
             })));
         }
         self.drop_socket(ctx);
+        self.end_socket_bound_requests(FetchEnd::Removed);
+        for (_, sub) in std::mem::take(&mut self.subs.subs) {
+            if let SubTarget::Fetch(tx) = sub.target {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Removed));
+            }
+        }
+        self.fail_all_publishes();
         self.queue.clear();
         self.stats().queued.store(0, Relaxed);
         self.shared.state.set(RelayState::Removed);
@@ -352,36 +459,59 @@ impl RelayConnection {
 
     // ---- writing -------------------------------------------------------------------------
 
-    fn write_message(&mut self, message: &ClientMessage) -> bool {
+    /// Writes one message now. False if there is no socket (or it refuses).
+    fn write_now(&mut self, out: &Outgoing) -> bool {
         let Some(sink) = self.sink.as_mut() else {
             return false;
         };
-        let json = message.as_json();
-        let len = json.len() as u64;
-        if sink.write(WsMessage::Text(json.into())).is_err() {
+        if sink
+            .write(WsMessage::Text(out.json.as_str().into()))
+            .is_err()
+        {
             return false;
         }
         let stats = &self.shared.stats;
         RelayStats::add(&stats.frames_out, 1);
-        RelayStats::add(&stats.bytes_out, len);
+        RelayStats::add(&stats.bytes_out, out.json.len() as u64);
+        if let Some(id) = out.publishes {
+            if let Some(pending) = self.pending_ok.get_mut(&id) {
+                pending.sent = true;
+            }
+        }
         true
     }
 
     fn flush_queue(&mut self) {
-        while let Some(message) = self.queue.pop_front() {
-            if !self.write_message(&message) {
-                self.queue.push_front(message);
+        while let Some(out) = self.queue.pop_front() {
+            if !self.write_now(&out) {
+                self.queue.push_front(out);
                 break;
             }
         }
         self.stats().queued.store(self.queue.len() as u64, Relaxed);
     }
 
-    fn enqueue_or_send(&mut self, message: ClientMessage) -> Result<(), RelayError> {
+    /// Writes a message now if connected (and nothing is queued before it), otherwise
+    /// queues it. Errors: removed, over the relay's NIP-11 size limit, queue full.
+    pub(crate) fn enqueue_or_send(&mut self, message: &ClientMessage) -> Result<(), RelayError> {
         if self.removed {
             return Err(RelayError::Removed);
         }
-        if self.is_connected() && self.queue.is_empty() && self.write_message(&message) {
+        let json = message.as_json();
+        if let Some(max) = self.max_message_length {
+            if json.len() > max {
+                return Err(RelayError::TooLargeForRelay {
+                    size: json.len(),
+                    max,
+                });
+            }
+        }
+        let publishes = match message {
+            ClientMessage::Event(event) => Some(event.id),
+            _ => None,
+        };
+        let out = Outgoing { json, publishes };
+        if self.is_connected() && self.queue.is_empty() && self.write_now(&out) {
             return Ok(());
         }
         if self.queue.len() >= self.options.queue_capacity {
@@ -389,9 +519,19 @@ impl RelayConnection {
                 capacity: self.options.queue_capacity,
             });
         }
-        self.queue.push_back(message);
+        self.queue.push_back(out);
         self.stats().queued.store(self.queue.len() as u64, Relaxed);
         Ok(())
+    }
+
+    /// Writes a control message (REQ, CLOSE, AUTH) if connected; these are never queued,
+    /// because subscriptions are re-sent on every connect anyway.
+    pub(crate) fn write_control(&mut self, message: &ClientMessage) -> bool {
+        let out = Outgoing {
+            json: message.as_json(),
+            publishes: None,
+        };
+        self.write_now(&out)
     }
 
     fn send_ping(&mut self, ctx: &mut Context<Self>) {
@@ -529,80 +669,7 @@ impl RelayConnection {
         }
     }
 
-    fn on_relay_frame(&mut self, frame: RelayFrame, ctx: &mut Context<Self>) {
-        let kind = match frame {
-            RelayFrame::Event {
-                subscription_id,
-                event,
-            } => {
-                let stats = &self.shared.stats;
-                RelayStats::add(&stats.events_received, 1);
-                if self.options.verify_events {
-                    RelayStats::add(&stats.verifications, 1);
-                    if let Err(error) = event.verify() {
-                        RelayStats::add(&stats.events_invalid, 1);
-                        log::warn!("{}: dropped forged event {}: {error}", self.url, event.id);
-                        self.report_error(
-                            RelayError::InvalidEvent {
-                                subscription_id,
-                                event_id: event.id,
-                                error,
-                            },
-                            ctx,
-                        );
-                        return;
-                    }
-                }
-                RelayStats::add(&stats.events_delivered, 1);
-                MessageKind::Event {
-                    subscription_id,
-                    event,
-                }
-            }
-            RelayFrame::Ok {
-                event_id,
-                accepted,
-                message,
-            } => MessageKind::Ok {
-                event_id,
-                accepted,
-                message,
-            },
-            RelayFrame::Eose(id) => MessageKind::Eose(id),
-            RelayFrame::Closed {
-                subscription_id,
-                message,
-            } => MessageKind::Closed {
-                subscription_id,
-                message,
-            },
-            RelayFrame::Notice(text) => MessageKind::Notice(text),
-            RelayFrame::Auth { challenge } => MessageKind::Auth { challenge },
-            RelayFrame::Count {
-                subscription_id,
-                result,
-            } => MessageKind::Count {
-                subscription_id,
-                result,
-            },
-            // RelayFrame is non_exhaustive for users, not for this crate: every variant is
-            // matched above; this arm keeps the build honest if one is added.
-            #[allow(unreachable_patterns)]
-            other => {
-                self.report_error(
-                    RelayError::InvalidFrame {
-                        error: crate::protocol::Error::UnknownMessage(other.verb().to_owned()),
-                        excerpt: String::new(),
-                    },
-                    ctx,
-                );
-                return;
-            }
-        };
-        self.deliver(kind, ctx);
-    }
-
-    fn report_error(&mut self, error: RelayError, ctx: &mut Context<Self>) {
+    pub(crate) fn report_error(&mut self, error: RelayError, ctx: &mut Context<Self>) {
         self.stats().record_error(&error.to_string());
         self.deliver(MessageKind::Error(error), ctx);
     }
@@ -611,7 +678,7 @@ impl RelayConnection {
 
     /// Hands one message to every recipient. Every `delivery_window`-th message is sent with
     /// `send` and the actor waits (socket unread) until all recipients have handled it.
-    fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
+    pub(crate) fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
         if self.recipients.is_empty() {
             return;
         }
@@ -656,6 +723,36 @@ impl RelayConnection {
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]);
     text.into_owned()
+}
+
+/// GETs the relay's NIP-11 document; `None` on any failure (logged): the relay is then used
+/// without its declared limits.
+async fn fetch_relay_information(client: &awc::Client, http_url: &str) -> Option<RelayInformation> {
+    let request = client
+        .get(http_url)
+        .insert_header(("Accept", "application/nostr+json"))
+        .timeout(super::options::NIP11_TIMEOUT)
+        .send();
+    let mut response = match request.await {
+        Ok(r) => r,
+        Err(e) => {
+            log::debug!("{http_url}: NIP-11 request failed: {e}");
+            return None;
+        }
+    };
+    if !response.status().is_success() {
+        log::debug!("{http_url}: NIP-11 answered {}", response.status());
+        return None;
+    }
+    let body = response.body().limit(256 * 1024).await.ok()?;
+    let text = std::str::from_utf8(&body).ok()?;
+    match RelayInformation::from_json(text) {
+        Ok(info) => Some(info),
+        Err(e) => {
+            log::debug!("{http_url}: NIP-11 document unreadable: {e}");
+            None
+        }
+    }
 }
 
 /// One awc client per connection: awc's connector pool holds a permit per open WebSocket
@@ -704,6 +801,7 @@ impl Supervised for RelayConnection {
         self.reassembly = None;
         self.ping_sent = None;
         self.since_ack = 0;
+        self.end_socket_bound_requests(FetchEnd::Disconnected);
         self.restarted = true;
         if !self.removed {
             self.outage_reported = true;
@@ -766,7 +864,7 @@ pub(crate) struct Send(pub(crate) ClientMessage);
 impl Handler<Send> for RelayConnection {
     type Result = Result<(), RelayError>;
     fn handle(&mut self, msg: Send, _ctx: &mut Context<Self>) -> Self::Result {
-        self.enqueue_or_send(msg.0)
+        self.enqueue_or_send(&msg.0)
     }
 }
 

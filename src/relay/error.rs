@@ -48,6 +48,30 @@ pub enum RelayError {
         /// Which check failed.
         error: protocol::Error,
     },
+    /// An `EVENT` for a subscription this connection never opened: dropped.
+    #[error("event {event_id} for unknown subscription {subscription_id}")]
+    UnknownSubscription {
+        /// The subscription id the relay used.
+        subscription_id: SubscriptionId,
+        /// The event's id.
+        event_id: EventId,
+    },
+    /// An `EVENT` that matches none of its subscription's filters: dropped.
+    #[error("event {event_id} does not match the filters of {subscription_id}")]
+    UnrequestedEvent {
+        /// The subscription.
+        subscription_id: SubscriptionId,
+        /// The event's id.
+        event_id: EventId,
+    },
+    /// A message larger than the relay's NIP-11 `max_message_length`: not sent.
+    #[error("message of {size} bytes exceeds the relay's max_message_length of {max}")]
+    TooLargeForRelay {
+        /// The message's size.
+        size: usize,
+        /// The relay's limit.
+        max: usize,
+    },
     /// The WebSocket connection could not be opened (DNS, TCP, TLS, HTTP upgrade, timeout).
     #[error("connect failed: {0}")]
     ConnectFailed(String),

@@ -6,11 +6,14 @@
 
 mod backoff;
 mod connection;
+mod dedup;
 mod error;
 mod message;
 mod options;
+mod requests;
 mod stats;
 mod status;
+mod subscriptions;
 mod url;
 
 #[cfg(feature = "testing")]
@@ -18,10 +21,16 @@ pub use connection::ActorFault;
 #[cfg(feature = "testing")]
 pub(crate) use connection::InjectFault;
 pub use connection::RelayConnection;
-pub(crate) use connection::{ReconnectNow, RelayShared, Send, Shutdown};
+pub(crate) use connection::{ConnectionParts, ReconnectNow, RelayShared, Send, Shutdown};
+pub(crate) use dedup::Dedup;
+pub use dedup::{DedupStats, Delivery, DEFAULT_DEDUP_CAPACITY};
 pub use error::RelayError;
 pub use message::{DisconnectReason, MessageKind, RelayMessage};
 pub use options::*;
+pub(crate) use requests::{CloseSub, CountQuery, OpenSub, PublishEvent};
+pub use requests::{CountError, NotSentReason, PublishOutcome};
 pub use stats::{RelayStats, RelayStatsSnapshot};
 pub use status::RelayState;
+pub use subscriptions::FetchEnd;
+pub(crate) use subscriptions::{FetchItem, SubTarget};
 pub use url::{RelayUrl, UrlError};

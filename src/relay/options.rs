@@ -32,6 +32,27 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// (notes/performance-facts.md).
 pub const DEFAULT_DELIVERY_WINDOW: usize = 64;
 
+/// On reconnect, subscriptions ask again from the newest event already seen minus this much,
+/// so events that reached the relay slightly out of order are not missed; the de-dup
+/// memory absorbs the overlap.
+pub const DEFAULT_RESUBSCRIBE_OVERLAP: Duration = Duration::from_secs(10);
+/// How long to wait for a relay's NIP-11 document before connecting without it.
+pub const NIP11_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When to answer a relay's NIP-42 `AUTH` challenge (only with keys on the pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AuthPolicy {
+    /// As soon as the challenge arrives. The default.
+    #[default]
+    Eager,
+    /// Only after the relay refused something with `auth-required:`; then the refused REQ or
+    /// EVENT is retried once.
+    Lazy,
+    /// Never; challenges are only reported to the user.
+    Never,
+}
+
 /// Options of one relay connection: a builder with documented defaults.
 ///
 /// ```
@@ -58,6 +79,9 @@ pub struct RelayOptions {
     pub(crate) read: bool,
     pub(crate) write: bool,
     pub(crate) verify_events: bool,
+    pub(crate) auth: AuthPolicy,
+    pub(crate) resubscribe_overlap: Duration,
+    pub(crate) fetch_info: Option<bool>,
 }
 
 impl Default for RelayOptions {
@@ -75,6 +99,9 @@ impl Default for RelayOptions {
             read: true,
             write: true,
             verify_events: true,
+            auth: AuthPolicy::Eager,
+            resubscribe_overlap: DEFAULT_RESUBSCRIBE_OVERLAP,
+            fetch_info: None,
         }
     }
 }
@@ -170,6 +197,34 @@ impl RelayOptions {
     pub fn verify_events(mut self, on: bool) -> Self {
         self.verify_events = on;
         self
+    }
+
+    /// When to answer NIP-42 challenges (with keys on the pool). Defaults to
+    /// [`AuthPolicy::Eager`].
+    pub fn auth(mut self, policy: AuthPolicy) -> Self {
+        self.auth = policy;
+        self
+    }
+
+    /// How far before the newest event already seen a resubscription asks again.
+    /// Defaults to 10 s.
+    pub fn resubscribe_overlap(mut self, d: Duration) -> Self {
+        self.resubscribe_overlap = d;
+        self
+    }
+
+    /// Whether to fetch the relay's NIP-11 information document (HTTP, `Accept:
+    /// application/nostr+json`) before connecting, and honour its limits
+    /// (`max_message_length`, `max_subscriptions`, `auth_required`). Defaults to on for
+    /// `wss://` relays and off for `ws://` ones.
+    pub fn fetch_info(mut self, on: bool) -> Self {
+        self.fetch_info = Some(on);
+        self
+    }
+
+    /// The NIP-42 policy.
+    pub fn auth_policy(&self) -> AuthPolicy {
+        self.auth
     }
 
     /// Whether subscriptions and fetches use this relay.

@@ -1,0 +1,681 @@
+//! What a connection does with relay frames and with the pool's requests: subscriptions,
+//! publishes waiting for `OK`, COUNT queries, and NIP-42 authentication.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::connection::RelayConnection;
+use super::error::RelayError;
+use super::message::MessageKind;
+use super::options::AuthPolicy;
+use super::stats::RelayStats;
+use super::subscriptions::{ConnSub, FetchEnd, FetchItem, SubTarget};
+use crate::protocol::{
+    nip42, ClientMessage, CountResult, Event, EventId, Filter, Reason, RelayFrame, SubscriptionId,
+};
+
+/// Delays before re-sending a REQ the relay closed with `rate-limited:`; after the last,
+/// the CLOSED is reported.
+const RATE_LIMIT_RETRIES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+];
+
+/// The outcome of publishing one event to one relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishOutcome {
+    /// `OK true` (including `duplicate:`: the relay has it).
+    Accepted {
+        /// The relay's message (often empty).
+        message: String,
+    },
+    /// `OK false`, with the prefix parsed.
+    Rejected {
+        /// The prefix: blocked, rate-limited, invalid, auth-required, …
+        reason: Reason,
+        /// The whole message.
+        message: String,
+    },
+    /// Sent, but no `OK` came before the timeout.
+    NoAnswer,
+    /// Never sent.
+    NotSent(NotSentReason),
+}
+
+impl PublishOutcome {
+    /// Whether the relay accepted the event.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, PublishOutcome::Accepted { .. })
+    }
+}
+
+/// Why an event was never sent to a relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotSentReason {
+    /// The relay did not connect before the timeout (the event was withdrawn from its queue).
+    NotConnected,
+    /// The relay's outbound queue was full.
+    QueueFull,
+    /// The event is larger than the relay's NIP-11 `max_message_length`.
+    TooLarge,
+    /// The relay is write-disabled in its options.
+    WriteDisabled,
+    /// The relay is not in the pool.
+    NotInPool,
+    /// The relay was removed, or the pool shut down.
+    Removed,
+}
+
+/// Why a COUNT got no number from a relay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CountError {
+    /// The relay answered `CLOSED` (for example `unsupported:`).
+    #[error("closed by relay: {0}")]
+    Closed(String),
+    /// The connection was lost before the answer.
+    #[error("disconnected")]
+    Disconnected,
+    /// No answer before the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Could not be sent.
+    #[error("not sent: {0}")]
+    NotSent(RelayError),
+    /// The relay is not in the pool.
+    #[error("relay not in the pool")]
+    NotInPool,
+}
+
+/// A publish waiting for its `OK`.
+#[derive(Debug)]
+pub(crate) struct PendingPublish {
+    event: Box<Event>,
+    responders: Vec<oneshot::Sender<PublishOutcome>>,
+    /// Written to a socket (so a timeout means "no answer", not "never sent").
+    pub(crate) sent: bool,
+    auth_retried: bool,
+}
+
+impl PendingPublish {
+    fn resolve(self, outcome: PublishOutcome) {
+        for r in self.responders {
+            let _ = r.send(outcome.clone());
+        }
+    }
+}
+
+/// A COUNT waiting for its answer.
+#[derive(Debug)]
+pub(crate) struct PendingCount(oneshot::Sender<Result<CountResult, CountError>>);
+
+impl PendingCount {
+    pub(crate) fn fail(self, error: CountError) {
+        let _ = self.0.send(Err(error));
+    }
+}
+
+/// NIP-42 state of the current socket.
+#[derive(Debug, Default)]
+pub(crate) struct AuthState {
+    challenge: Option<String>,
+    /// The id of our AUTH event while its OK is awaited.
+    sent: Option<EventId>,
+    authenticated: bool,
+    /// Subscriptions refused with `auth-required:`, with the relay's message.
+    waiting_subs: Vec<(SubscriptionId, String)>,
+    /// Publishes refused with `auth-required:`.
+    waiting_events: Vec<EventId>,
+}
+
+impl RelayConnection {
+    fn can_auth(&self) -> bool {
+        self.keys.is_some() && self.options.auth != AuthPolicy::Never
+    }
+
+    // ---- frames from the relay -----------------------------------------------------------
+
+    pub(crate) fn on_relay_frame(&mut self, frame: RelayFrame, ctx: &mut Context<Self>) {
+        match frame {
+            RelayFrame::Event {
+                subscription_id,
+                event,
+            } => self.on_event(subscription_id, event, ctx),
+            RelayFrame::Ok {
+                event_id,
+                accepted,
+                message,
+            } => self.on_ok(event_id, accepted, message, ctx),
+            RelayFrame::Eose(id) => self.on_eose(id, ctx),
+            RelayFrame::Closed {
+                subscription_id,
+                message,
+            } => self.on_closed(subscription_id, message, ctx),
+            RelayFrame::Notice(text) => self.deliver(MessageKind::Notice(text), ctx),
+            RelayFrame::Auth { challenge } => self.on_challenge(challenge, ctx),
+            RelayFrame::Count {
+                subscription_id,
+                result,
+            } => match self.pending_counts.remove(&subscription_id) {
+                Some(PendingCount(tx)) => {
+                    let _ = tx.send(Ok(result));
+                }
+                None => self.deliver(
+                    MessageKind::Count {
+                        subscription_id,
+                        result,
+                    },
+                    ctx,
+                ),
+            },
+        }
+    }
+
+    /// The hot path: recompute the id, skip the signature check if this id verified
+    /// before (on any relay of the pool), deliver once per subscription.
+    fn on_event(
+        &mut self,
+        subscription_id: SubscriptionId,
+        event: Box<Event>,
+        ctx: &mut Context<Self>,
+    ) {
+        RelayStats::add(&self.shared.stats.events_received, 1);
+        let Some(sub) = self.subs.subs.get(&subscription_id) else {
+            if self.subs.was_recently_closed(&subscription_id) {
+                // Sent before the relay processed our CLOSE: expected, counted, not an error.
+                RelayStats::add(&self.shared.stats.events_duplicate, 1);
+            } else {
+                self.report_error(
+                    RelayError::UnknownSubscription {
+                        subscription_id,
+                        event_id: event.id,
+                    },
+                    ctx,
+                );
+            }
+            return;
+        };
+        if self.options.verify_events {
+            let result = if self.dedup.is_verified(&event.compute_id()) {
+                // Same content as an event already verified: only the id could differ,
+                // and it was just recomputed.
+                event.verify_id()
+            } else {
+                RelayStats::add(&self.shared.stats.verifications, 1);
+                event.verify()
+            };
+            if let Err(error) = result {
+                RelayStats::add(&self.shared.stats.events_invalid, 1);
+                log::warn!("{}: dropped forged event {}: {error}", self.url, event.id);
+                self.report_error(
+                    RelayError::InvalidEvent {
+                        subscription_id,
+                        event_id: event.id,
+                        error,
+                    },
+                    ctx,
+                );
+                return;
+            }
+            self.dedup.mark_verified(&event.id);
+        }
+        if !sub.filters.iter().any(|f| f.matches(&event)) {
+            RelayStats::add(&self.shared.stats.events_invalid, 1);
+            self.report_error(
+                RelayError::UnrequestedEvent {
+                    subscription_id,
+                    event_id: event.id,
+                },
+                ctx,
+            );
+            return;
+        }
+        let first = self
+            .dedup
+            .first_delivery(&event.id, &subscription_id, &self.url);
+        let Some(sub) = self.subs.subs.get_mut(&subscription_id) else {
+            return;
+        };
+        if sub.newest.is_none_or(|n| n < event.created_at) {
+            sub.newest = Some(event.created_at);
+        }
+        if !first {
+            RelayStats::add(&self.shared.stats.events_duplicate, 1);
+            return;
+        }
+        RelayStats::add(&self.shared.stats.events_delivered, 1);
+        match &sub.target {
+            SubTarget::Fetch(tx) => {
+                let _ = tx.send(FetchItem::Event(event));
+            }
+            SubTarget::User => self.deliver(
+                MessageKind::Event {
+                    subscription_id,
+                    event,
+                },
+                ctx,
+            ),
+        }
+    }
+
+    fn on_eose(&mut self, id: SubscriptionId, ctx: &mut Context<Self>) {
+        let Some(sub) = self.subs.subs.get(&id) else {
+            // EOSE for a closed or unknown subscription: harmless, ignored.
+            return;
+        };
+        let (is_fetch, close) = (sub.is_fetch(), sub.close_on_eose);
+        if is_fetch || close {
+            self.close_sub(&id, true);
+        }
+        if let Some(sub) = &self.subs.subs.get(&id) {
+            if sub.is_fetch() {
+                return;
+            }
+        }
+        if !is_fetch {
+            self.deliver(MessageKind::Eose(id), ctx);
+        }
+    }
+
+    fn on_closed(&mut self, id: SubscriptionId, message: String, ctx: &mut Context<Self>) {
+        if let Some(pending) = self.pending_counts.remove(&id) {
+            pending.fail(CountError::Closed(message));
+            return;
+        }
+        let can_auth = self.can_auth();
+        let Some(sub) = self.subs.subs.get_mut(&id) else {
+            self.deliver(
+                MessageKind::Closed {
+                    subscription_id: id,
+                    message,
+                },
+                ctx,
+            );
+            return;
+        };
+        sub.live = false;
+        match Reason::parse(&message) {
+            Reason::AuthRequired if can_auth && !sub.auth_retried => {
+                sub.auth_retried = true;
+                log::info!("{}: {id} needs auth; authenticating and retrying", self.url);
+                self.auth.waiting_subs.push((id, message));
+                self.ensure_auth(ctx);
+                return;
+            }
+            Reason::RateLimited if (sub.rate_retries as usize) < RATE_LIMIT_RETRIES.len() => {
+                let delay = RATE_LIMIT_RETRIES[sub.rate_retries as usize];
+                sub.rate_retries += 1;
+                log::info!("{}: {id} rate-limited; retrying in {delay:?}", self.url);
+                let generation = self.generation;
+                ctx.run_later(delay, move |act, _| {
+                    if act.generation == generation {
+                        act.send_pending_reqs();
+                    }
+                });
+                return;
+            }
+            _ => {}
+        }
+        let removed = self.subs.remove(&id);
+        self.send_pending_reqs();
+        match removed.map(|s| s.target) {
+            Some(SubTarget::Fetch(tx)) => {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Closed(message)));
+            }
+            _ => self.deliver(
+                MessageKind::Closed {
+                    subscription_id: id,
+                    message,
+                },
+                ctx,
+            ),
+        }
+    }
+
+    fn on_ok(
+        &mut self,
+        event_id: EventId,
+        accepted: bool,
+        message: String,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.auth.sent == Some(event_id) {
+            self.on_auth_answer(accepted, ctx);
+        } else if let Some(mut pending) = self.pending_ok.remove(&event_id) {
+            let reason = Reason::parse(&message);
+            if accepted {
+                pending.resolve(PublishOutcome::Accepted {
+                    message: message.clone(),
+                });
+            } else if reason == Reason::AuthRequired && self.can_auth() && !pending.auth_retried {
+                pending.auth_retried = true;
+                pending.sent = false;
+                self.pending_ok.insert(event_id, pending);
+                self.auth.waiting_events.push(event_id);
+                self.ensure_auth(ctx);
+            } else {
+                pending.resolve(PublishOutcome::Rejected {
+                    reason,
+                    message: message.clone(),
+                });
+            }
+        }
+        self.deliver(
+            MessageKind::Ok {
+                event_id,
+                accepted,
+                message,
+            },
+            ctx,
+        );
+    }
+
+    // ---- NIP-42 --------------------------------------------------------------------------
+
+    fn on_challenge(&mut self, challenge: String, ctx: &mut Context<Self>) {
+        self.auth.challenge = Some(challenge.clone());
+        self.auth.authenticated = false;
+        self.deliver(MessageKind::Auth { challenge }, ctx);
+        let required = self
+            .shared
+            .info
+            .lock()
+            .ok()
+            .and_then(|i| i.as_ref().and_then(|i| i.limitation.auth_required))
+            .unwrap_or(false);
+        let eager = self.options.auth == AuthPolicy::Eager
+            || (required && self.options.auth == AuthPolicy::Lazy);
+        let waiting = !self.auth.waiting_subs.is_empty() || !self.auth.waiting_events.is_empty();
+        if self.can_auth() && (eager || waiting) {
+            self.send_auth();
+        }
+    }
+
+    fn ensure_auth(&mut self, ctx: &mut Context<Self>) {
+        if self.auth.authenticated {
+            // Authenticated already, and still refused: retry once anyway, the answer decides.
+            self.on_auth_answer(true, ctx);
+        } else if self.auth.sent.is_none() && self.auth.challenge.is_some() {
+            self.send_auth();
+        }
+        // Otherwise: our AUTH is in flight, or the challenge has not come yet; both lead
+        // back here through `on_auth_answer` / `on_challenge`.
+    }
+
+    fn send_auth(&mut self) {
+        let (Some(keys), Some(challenge)) = (self.keys.as_ref(), self.auth.challenge.as_ref())
+        else {
+            return;
+        };
+        let event = nip42::auth_event(keys, self.url.as_str(), challenge);
+        self.auth.sent = Some(event.id);
+        log::debug!("{}: answering AUTH challenge", self.url);
+        self.write_control(&ClientMessage::Auth(Box::new(event)));
+    }
+
+    fn on_auth_answer(&mut self, accepted: bool, ctx: &mut Context<Self>) {
+        self.auth.sent = None;
+        self.auth.authenticated = accepted;
+        let subs = std::mem::take(&mut self.auth.waiting_subs);
+        let events = std::mem::take(&mut self.auth.waiting_events);
+        if accepted {
+            log::info!("{}: authenticated", self.url);
+            self.send_pending_reqs();
+            for id in events {
+                if let Some(pending) = self.pending_ok.get(&id) {
+                    let message = ClientMessage::Event(pending.event.clone());
+                    if let Err(e) = self.enqueue_or_send(&message) {
+                        self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
+                    }
+                }
+            }
+            return;
+        }
+        log::warn!("{}: authentication refused", self.url);
+        for (id, message) in subs {
+            let removed = self.subs.remove(&id);
+            match removed.map(|s| s.target) {
+                Some(SubTarget::Fetch(tx)) => {
+                    let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Closed(message)));
+                }
+                _ => self.deliver(
+                    MessageKind::Closed {
+                        subscription_id: id,
+                        message,
+                    },
+                    ctx,
+                ),
+            }
+        }
+        for id in events {
+            self.resolve_publish(
+                &id,
+                PublishOutcome::Rejected {
+                    reason: Reason::AuthRequired,
+                    message: "auth-required: authentication was refused".into(),
+                },
+            );
+        }
+    }
+
+    // ---- subscriptions -------------------------------------------------------------------
+
+    /// Sends REQs for every subscription not live on this socket, within the relay's
+    /// `max_subscriptions`. Subscriptions waiting for auth are left alone.
+    pub(crate) fn send_pending_reqs(&mut self) {
+        if !self.is_connected() {
+            return;
+        }
+        let overlap = self.options.resubscribe_overlap;
+        for id in self.subs.sendable() {
+            if self.auth.waiting_subs.iter().any(|(w, _)| w == &id) {
+                continue;
+            }
+            let Some(sub) = self.subs.subs.get(&id) else {
+                continue;
+            };
+            let filters = sub.req_filters(overlap);
+            let message = ClientMessage::Req {
+                subscription_id: id.clone(),
+                filters,
+            };
+            if self.write_control(&message) {
+                if let Some(sub) = self.subs.subs.get_mut(&id) {
+                    sub.live = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets a subscription and, if it was live, sends CLOSE; then sends REQs that the
+    /// relay's limit held back.
+    fn close_sub(&mut self, id: &SubscriptionId, send_close: bool) -> Option<ConnSub> {
+        let sub = self.subs.remove(id)?;
+        if sub.live && send_close {
+            self.write_control(&ClientMessage::Close(id.clone()));
+        }
+        self.send_pending_reqs();
+        Some(sub)
+    }
+
+    fn resolve_publish(&mut self, id: &EventId, outcome: PublishOutcome) {
+        if let Some(pending) = self.pending_ok.remove(id) {
+            pending.resolve(outcome);
+        }
+    }
+
+    pub(crate) fn fail_all_publishes(&mut self) {
+        for (_, pending) in self.pending_ok.drain() {
+            let outcome = if pending.sent {
+                PublishOutcome::NoAnswer
+            } else {
+                PublishOutcome::NotSent(NotSentReason::Removed)
+            };
+            pending.resolve(outcome);
+        }
+    }
+
+    fn publish_timeout(&mut self, id: EventId) {
+        let Some(pending) = self.pending_ok.remove(&id) else {
+            return;
+        };
+        self.auth.waiting_events.retain(|w| w != &id);
+        if pending.sent {
+            pending.resolve(PublishOutcome::NoAnswer);
+        } else {
+            self.queue.retain(|out| out.publishes != Some(id));
+            self.stats().queued.store(self.queue.len() as u64, Relaxed);
+            pending.resolve(PublishOutcome::NotSent(NotSentReason::NotConnected));
+        }
+    }
+}
+
+fn not_sent_reason(error: &RelayError) -> NotSentReason {
+    match error {
+        RelayError::QueueFull { .. } => NotSentReason::QueueFull,
+        RelayError::TooLargeForRelay { .. } => NotSentReason::TooLarge,
+        _ => NotSentReason::Removed,
+    }
+}
+
+// ---- messages from the pool --------------------------------------------------------------
+
+/// Opens (or replaces) a subscription on this relay: REQ now if connected, and again on
+/// every reconnect.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct OpenSub {
+    pub(crate) id: SubscriptionId,
+    pub(crate) filters: Arc<Vec<Filter>>,
+    pub(crate) target: SubTarget,
+    pub(crate) close_on_eose: bool,
+}
+
+impl Handler<OpenSub> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, msg: OpenSub, _ctx: &mut Context<Self>) {
+        if self.removed {
+            if let SubTarget::Fetch(tx) = msg.target {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Removed));
+            }
+            return;
+        }
+        let replaced = self.subs.subs.get(&msg.id).is_some_and(|s| s.live);
+        let mut sub = ConnSub::new(msg.filters, msg.target, msg.close_on_eose);
+        // A replaced REQ keeps its place in the relay's count: the relay replaces it too.
+        sub.live = false;
+        self.subs.insert(msg.id.clone(), sub);
+        if replaced && self.is_connected() {
+            let overlap = self.options.resubscribe_overlap;
+            if let Some(sub) = self.subs.subs.get_mut(&msg.id) {
+                let message = ClientMessage::Req {
+                    subscription_id: msg.id.clone(),
+                    filters: sub.req_filters(overlap),
+                };
+                sub.live = true;
+                self.write_control(&message);
+            }
+            return;
+        }
+        self.send_pending_reqs();
+    }
+}
+
+/// Closes a subscription on this relay (CLOSE if live) and forgets it. For a fetch, tells
+/// the fetch this relay timed out.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct CloseSub(pub(crate) SubscriptionId);
+
+impl Handler<CloseSub> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, msg: CloseSub, _ctx: &mut Context<Self>) {
+        if let Some(sub) = self.close_sub(&msg.0, true) {
+            if let SubTarget::Fetch(tx) = sub.target {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::TimedOut));
+            }
+        }
+    }
+}
+
+/// Publishes an event and resolves with this relay's outcome within `timeout`.
+#[derive(Debug, Message)]
+#[rtype(result = "PublishOutcome")]
+pub(crate) struct PublishEvent {
+    pub(crate) event: Box<Event>,
+    pub(crate) timeout: Duration,
+}
+
+impl Handler<PublishEvent> for RelayConnection {
+    type Result = ResponseFuture<PublishOutcome>;
+    fn handle(&mut self, msg: PublishEvent, ctx: &mut Context<Self>) -> Self::Result {
+        let ready = |o: PublishOutcome| -> Self::Result { Box::pin(async move { o }) };
+        if self.removed {
+            return ready(PublishOutcome::NotSent(NotSentReason::Removed));
+        }
+        if !self.options.write {
+            return ready(PublishOutcome::NotSent(NotSentReason::WriteDisabled));
+        }
+        let id = msg.event.id;
+        let (tx, rx) = oneshot::channel();
+        if let Some(pending) = self.pending_ok.get_mut(&id) {
+            pending.responders.push(tx);
+        } else {
+            let message = ClientMessage::Event(msg.event.clone());
+            self.pending_ok.insert(
+                id,
+                PendingPublish {
+                    event: msg.event,
+                    responders: vec![tx],
+                    sent: false,
+                    auth_retried: false,
+                },
+            );
+            if let Err(e) = self.enqueue_or_send(&message) {
+                self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
+            }
+        }
+        ctx.run_later(msg.timeout, move |act, _| act.publish_timeout(id));
+        Box::pin(async move {
+            rx.await
+                .unwrap_or(PublishOutcome::NotSent(NotSentReason::Removed))
+        })
+    }
+}
+
+/// Sends a NIP-45 COUNT and resolves with the relay's answer within `timeout`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CountResult, CountError>")]
+pub(crate) struct CountQuery {
+    pub(crate) filters: Vec<Filter>,
+    pub(crate) timeout: Duration,
+}
+
+impl Handler<CountQuery> for RelayConnection {
+    type Result = ResponseFuture<Result<CountResult, CountError>>;
+    fn handle(&mut self, msg: CountQuery, ctx: &mut Context<Self>) -> Self::Result {
+        let id = SubscriptionId::generate();
+        let (tx, rx) = oneshot::channel();
+        let message = ClientMessage::Count {
+            subscription_id: id.clone(),
+            filters: msg.filters,
+        };
+        if let Err(e) = self.enqueue_or_send(&message) {
+            return Box::pin(async move { Err(CountError::NotSent(e)) });
+        }
+        self.pending_counts.insert(id.clone(), PendingCount(tx));
+        ctx.run_later(msg.timeout, move |act, _| {
+            if let Some(pending) = act.pending_counts.remove(&id) {
+                pending.fail(CountError::Timeout);
+            }
+        });
+        Box::pin(async move { rx.await.unwrap_or(Err(CountError::Disconnected)) })
+    }
+}

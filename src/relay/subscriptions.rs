@@ -1,0 +1,224 @@
+//! A connection's open subscriptions: what to (re-)send, the newest event seen on each, and
+//! the queue of REQs held back by a relay's `max_subscriptions`. Pure bookkeeping; the
+//! connection actor does the I/O.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::url::RelayUrl;
+use crate::protocol::{Event, Filter, SubscriptionId, Timestamp};
+
+/// What a fetch hears from one relay.
+#[derive(Debug)]
+pub(crate) enum FetchItem {
+    /// A verified event.
+    Event(Box<Event>),
+    /// This relay is done (EOSE, CLOSED, disconnected, removed).
+    Done(RelayUrl, FetchEnd),
+}
+
+/// Why a relay's part of a fetch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchEnd {
+    /// The relay sent EOSE.
+    Eose,
+    /// The relay sent CLOSED with this message.
+    Closed(String),
+    /// The connection was lost (or never up) before EOSE.
+    Disconnected,
+    /// The relay was removed or the pool shut down.
+    Removed,
+    /// The fetch timed out before this relay finished.
+    TimedOut,
+}
+
+/// Where a subscription's events go.
+#[derive(Debug, Clone)]
+pub(crate) enum SubTarget {
+    /// To the user's recipients as `MessageKind::Event`.
+    User,
+    /// To a fetch in progress.
+    Fetch(UnboundedSender<FetchItem>),
+}
+
+/// One subscription on one relay.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnSub {
+    /// The user's filters, never changed.
+    pub(crate) filters: Arc<Vec<Filter>>,
+    /// Newest `created_at` delivered from this relay on this subscription.
+    pub(crate) newest: Option<Timestamp>,
+    pub(crate) target: SubTarget,
+    pub(crate) close_on_eose: bool,
+    /// A REQ for it is live on the current socket.
+    pub(crate) live: bool,
+    /// An `auth-required:` CLOSED was already retried once.
+    pub(crate) auth_retried: bool,
+    /// `rate-limited:` CLOSED retries so far.
+    pub(crate) rate_retries: u32,
+}
+
+impl ConnSub {
+    pub(crate) fn new(filters: Arc<Vec<Filter>>, target: SubTarget, close_on_eose: bool) -> Self {
+        ConnSub {
+            filters,
+            newest: None,
+            target,
+            close_on_eose,
+            live: false,
+            auth_retried: false,
+            rate_retries: 0,
+        }
+    }
+
+    /// The filters to send: the user's, with `since` moved up to the newest event already
+    /// delivered minus `overlap` (never below the user's own `since`), so a resubscription
+    /// after a reconnect misses nothing and re-sends little. Fetches always send the user's
+    /// filters as they are.
+    pub(crate) fn req_filters(&self, overlap: Duration) -> Vec<Filter> {
+        let Some(newest) = self.newest else {
+            return self.filters.as_ref().clone();
+        };
+        let mark = newest.saturating_sub(overlap);
+        self.filters
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if f.since.is_none_or(|s| s < mark) {
+                    f.since = Some(mark);
+                }
+                f
+            })
+            .collect()
+    }
+
+    pub(crate) fn is_fetch(&self) -> bool {
+        matches!(self.target, SubTarget::Fetch(_))
+    }
+}
+
+/// How many recently closed subscription ids are remembered, so that events a relay sends
+/// between our CLOSE and its processing are recognised and not reported as unrequested.
+const RECENTLY_CLOSED: usize = 64;
+
+/// All subscriptions of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct SubTable {
+    pub(crate) subs: BTreeMap<SubscriptionId, ConnSub>,
+    recently_closed: VecDeque<SubscriptionId>,
+    /// The relay's `max_subscriptions` (NIP-11), if it declared one.
+    pub(crate) max_live: Option<usize>,
+}
+
+impl SubTable {
+    pub(crate) fn insert(&mut self, id: SubscriptionId, sub: ConnSub) {
+        self.recently_closed.retain(|c| c != &id);
+        self.subs.insert(id, sub);
+    }
+
+    pub(crate) fn remove(&mut self, id: &SubscriptionId) -> Option<ConnSub> {
+        let removed = self.subs.remove(id);
+        if removed.is_some() {
+            self.recently_closed.push_back(id.clone());
+            if self.recently_closed.len() > RECENTLY_CLOSED {
+                self.recently_closed.pop_front();
+            }
+        }
+        removed
+    }
+
+    pub(crate) fn was_recently_closed(&self, id: &SubscriptionId) -> bool {
+        self.recently_closed.contains(id)
+    }
+
+    pub(crate) fn live_count(&self) -> usize {
+        self.subs.values().filter(|s| s.live).count()
+    }
+
+    /// Ids of subscriptions that may be sent now, in id order, within `max_live`.
+    pub(crate) fn sendable(&self) -> Vec<SubscriptionId> {
+        let room = match self.max_live {
+            Some(max) => max.saturating_sub(self.live_count()),
+            None => usize::MAX,
+        };
+        self.subs
+            .iter()
+            .filter(|(_, s)| !s.live)
+            .take(room)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The socket is gone: nothing is live any more.
+    pub(crate) fn mark_all_down(&mut self) {
+        for sub in self.subs.values_mut() {
+            sub.live = false;
+        }
+    }
+
+    /// Removes and returns every fetch (they end when the socket does).
+    pub(crate) fn take_fetches(&mut self) -> Vec<(SubscriptionId, ConnSub)> {
+        let ids: Vec<_> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.is_fetch())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.remove(&id).map(|s| (id, s)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Kind;
+
+    fn sub(filters: Vec<Filter>) -> ConnSub {
+        ConnSub::new(Arc::new(filters), SubTarget::User, false)
+    }
+
+    #[test]
+    fn since_moves_up_but_never_down_and_filters_are_not_mutated() {
+        let mut s = sub(vec![
+            Filter::new().kind(Kind::TEXT_NOTE),
+            Filter::new().since(Timestamp::from_secs(5000)),
+        ]);
+        assert_eq!(s.req_filters(Duration::from_secs(10)), *s.filters);
+        s.newest = Some(Timestamp::from_secs(1000));
+        let f = s.req_filters(Duration::from_secs(10));
+        assert_eq!(f[0].since, Some(Timestamp::from_secs(990)));
+        assert_eq!(f[1].since, Some(Timestamp::from_secs(5000)));
+        assert_eq!(s.filters[0].since, None);
+    }
+
+    #[test]
+    fn max_live_holds_back_the_rest() {
+        let mut t = SubTable {
+            max_live: Some(2),
+            ..SubTable::default()
+        };
+        for n in 0..5 {
+            t.insert(
+                SubscriptionId::new(format!("s{n}")),
+                sub(vec![Filter::new()]),
+            );
+        }
+        let first = t.sendable();
+        assert_eq!(first.len(), 2);
+        for id in &first {
+            if let Some(s) = t.subs.get_mut(id) {
+                s.live = true;
+            }
+        }
+        assert!(t.sendable().is_empty());
+        t.remove(&first[0]);
+        assert_eq!(t.sendable().len(), 1);
+        assert!(t.was_recently_closed(&first[0]));
+    }
+}
