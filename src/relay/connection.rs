@@ -335,16 +335,27 @@ impl RelayConnection {
         log::warn!("{}: connect failed: {error}", self.url);
         self.stats().record_error(&error);
         if self.outage_reported {
-            self.deliver(MessageKind::Error(RelayError::ConnectFailed(error)), ctx);
-            self.schedule_retry(None, ctx);
+            let (next_retry, attempt) = self.schedule_retry(None, ctx);
+            self.deliver(
+                MessageKind::Error(RelayError::ConnectFailed {
+                    reason: error,
+                    attempt,
+                    next_retry,
+                }),
+                ctx,
+            );
         } else {
             self.schedule_retry(Some(DisconnectReason::ConnectFailed(error)), ctx);
         }
     }
 
     /// Picks the next backoff delay, records it, reports `Disconnected` if `reason` is given,
-    /// and arms the timer.
-    fn schedule_retry(&mut self, reason: Option<DisconnectReason>, ctx: &mut Context<Self>) {
+    /// and arms the timer. Returns the delay and the attempt it leads to.
+    fn schedule_retry(
+        &mut self,
+        reason: Option<DisconnectReason>,
+        ctx: &mut Context<Self>,
+    ) -> (Duration, usize) {
         let (delay, attempt) = self
             .backoff
             .next_delay(Instant::now(), rand::random::<f64>());
@@ -371,6 +382,7 @@ impl RelayConnection {
             act.retry_timer = None;
             act.connect(ctx);
         }));
+        (delay, attempt)
     }
 
     /// Tears down the current socket (if any) without reporting anything.

@@ -1,5 +1,7 @@
 //! Errors of one relay connection.
 
+use std::time::Duration;
+
 use crate::protocol::{self, EventId, SubscriptionId};
 
 /// Something that went wrong with one relay. Delivered to the user as
@@ -72,9 +74,17 @@ pub enum RelayError {
         /// The relay's limit.
         max: usize,
     },
-    /// The WebSocket connection could not be opened (DNS, TCP, TLS, HTTP upgrade, timeout).
-    #[error("connect failed: {0}")]
-    ConnectFailed(String),
+    /// Another attempt to open the WebSocket failed (DNS, TCP, TLS, HTTP upgrade, timeout)
+    /// while the relay was already reported `Disconnected`.
+    #[error("connect attempt {attempt} failed: {reason}; next in {next_retry:?}")]
+    ConnectFailed {
+        /// What went wrong.
+        reason: String,
+        /// The attempt that comes next (1-based, counted since the last stable connection).
+        attempt: usize,
+        /// The delay before the next attempt.
+        next_retry: Duration,
+    },
     /// The WebSocket protocol was violated by the relay (bad frame, bad continuation).
     #[error("websocket error: {0}")]
     WebSocket(String),
