@@ -52,3 +52,6 @@ pub mod prelude {
         SubscriptionId, Tag, Timestamp,
     };
 }
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;

@@ -131,6 +131,8 @@ pub struct RelayConnection {
     pub(crate) pending_ok: HashMap<EventId, PendingPublish>,
     pub(crate) pending_counts: HashMap<crate::protocol::SubscriptionId, PendingCount>,
     pub(crate) auth: AuthState,
+    /// Numbers each `Publish` so its timeout resolves only its own caller.
+    pub(crate) next_token: u64,
     info_attempted: bool,
     pub(crate) max_message_length: Option<usize>,
     pub(crate) removed: bool,
@@ -185,6 +187,7 @@ impl RelayConnection {
             pending_ok: HashMap::new(),
             pending_counts: HashMap::new(),
             auth: AuthState::default(),
+            next_token: 0,
             info_attempted: false,
             max_message_length: None,
             removed: false,

@@ -47,8 +47,9 @@ pub enum RelayError {
         subscription_id: SubscriptionId,
         /// The id it claims.
         event_id: EventId,
-        /// Which check failed.
-        error: protocol::Error,
+        /// Which check failed: [`protocol::Error::IdMismatch`] or
+        /// [`protocol::Error::InvalidSignature`] (boxed: errors stay small on the hot path).
+        error: Box<protocol::Error>,
     },
     /// An `EVENT` for a subscription this connection never opened: dropped.
     #[error("event {event_id} for unknown subscription {subscription_id}")]

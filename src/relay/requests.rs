@@ -98,7 +98,8 @@ pub enum CountError {
 #[derive(Debug)]
 pub(crate) struct PendingPublish {
     event: Box<Event>,
-    responders: Vec<oneshot::Sender<PublishOutcome>>,
+    /// Each waiting `Publish`, with the token its own timeout timer carries.
+    responders: Vec<(u64, oneshot::Sender<PublishOutcome>)>,
     /// Written to a socket (so a timeout means "no answer", not "never sent").
     pub(crate) sent: bool,
     auth_retried: bool,
@@ -106,7 +107,7 @@ pub(crate) struct PendingPublish {
 
 impl PendingPublish {
     fn resolve(self, outcome: PublishOutcome) {
-        for r in self.responders {
+        for (_, r) in self.responders {
             let _ = r.send(outcome.clone());
         }
     }
@@ -218,7 +219,7 @@ impl RelayConnection {
                     RelayError::InvalidEvent {
                         subscription_id,
                         event_id: event.id,
-                        error,
+                        error: Box::new(error),
                     },
                     ctx,
                 );
@@ -270,18 +271,17 @@ impl RelayConnection {
             // EOSE for a closed or unknown subscription: harmless, ignored.
             return;
         };
-        let (is_fetch, close) = (sub.is_fetch(), sub.close_on_eose);
-        if is_fetch || close {
-            self.close_sub(&id, true);
-        }
-        if let Some(sub) = &self.subs.subs.get(&id) {
-            if sub.is_fetch() {
+        if sub.is_fetch() || sub.close_on_eose {
+            if let Some(ConnSub {
+                target: SubTarget::Fetch(tx),
+                ..
+            }) = self.close_sub(&id, true)
+            {
+                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Eose));
                 return;
             }
         }
-        if !is_fetch {
-            self.deliver(MessageKind::Eose(id), ctx);
-        }
+        self.deliver(MessageKind::Eose(id), ctx);
     }
 
     fn on_closed(&mut self, id: SubscriptionId, message: String, ctx: &mut Context<Self>) {
@@ -522,17 +522,31 @@ impl RelayConnection {
         }
     }
 
-    fn publish_timeout(&mut self, id: EventId) {
-        let Some(pending) = self.pending_ok.remove(&id) else {
+    /// The timeout of one `Publish` (identified by `token`) ran out: that caller gets "no
+    /// answer" if the event was written, "never sent" otherwise. When nobody waits any more,
+    /// an unsent event is withdrawn from the queue.
+    fn publish_timeout(&mut self, id: EventId, token: u64) {
+        let Some(pending) = self.pending_ok.get_mut(&id) else {
             return;
         };
-        self.auth.waiting_events.retain(|w| w != &id);
-        if pending.sent {
-            pending.resolve(PublishOutcome::NoAnswer);
+        let Some(index) = pending.responders.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, responder) = pending.responders.swap_remove(index);
+        let sent = pending.sent;
+        let outcome = if sent {
+            PublishOutcome::NoAnswer
         } else {
-            self.queue.retain(|out| out.publishes != Some(id));
-            self.stats().queued.store(self.queue.len() as u64, Relaxed);
-            pending.resolve(PublishOutcome::NotSent(NotSentReason::NotConnected));
+            PublishOutcome::NotSent(NotSentReason::NotConnected)
+        };
+        let _ = responder.send(outcome);
+        if pending.responders.is_empty() {
+            self.pending_ok.remove(&id);
+            self.auth.waiting_events.retain(|w| w != &id);
+            if !sent {
+                self.queue.retain(|out| out.publishes != Some(id));
+                self.stats().queued.store(self.queue.len() as u64, Relaxed);
+            }
         }
     }
 }
@@ -625,15 +639,17 @@ impl Handler<PublishEvent> for RelayConnection {
         }
         let id = msg.event.id;
         let (tx, rx) = oneshot::channel();
+        self.next_token = self.next_token.wrapping_add(1);
+        let token = self.next_token;
         if let Some(pending) = self.pending_ok.get_mut(&id) {
-            pending.responders.push(tx);
+            pending.responders.push((token, tx));
         } else {
             let message = ClientMessage::Event(msg.event.clone());
             self.pending_ok.insert(
                 id,
                 PendingPublish {
                     event: msg.event,
-                    responders: vec![tx],
+                    responders: vec![(token, tx)],
                     sent: false,
                     auth_retried: false,
                 },
@@ -642,7 +658,7 @@ impl Handler<PublishEvent> for RelayConnection {
                 self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
             }
         }
-        ctx.run_later(msg.timeout, move |act, _| act.publish_timeout(id));
+        ctx.run_later(msg.timeout, move |act, _| act.publish_timeout(id, token));
         Box::pin(async move {
             rx.await
                 .unwrap_or(PublishOutcome::NotSent(NotSentReason::Removed))

@@ -1,0 +1,317 @@
+//! Await-style requests through the pool: Publish with per-relay outcomes, Fetch until
+//! EOSE or timeout, Count, and NIP-42 authentication, against real relays.
+#![cfg(feature = "testing")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use actix_nostr::pool::{Count, Fetch, Publish, RelayPool, Relays, Subscribe};
+use actix_nostr::protocol::{EventBuilder, Filter, Keys, Kind, Reason, Timestamp};
+use actix_nostr::relay::{AuthPolicy, FetchEnd, MessageKind, NotSentReason, PublishOutcome};
+use actix_nostr::testing::TestRelay;
+use support::{fast_options, recorder, WAIT};
+
+#[actix::test]
+async fn publish_reports_accepted_rejected_and_never_sent_per_relay() {
+    let accepting = TestRelay::start().await.expect("relay starts");
+    let blocking = TestRelay::builder()
+        .event_policy(|_| Err("blocked: not on the list".into()))
+        .start()
+        .await
+        .expect("relay starts");
+    let down = TestRelay::start().await.expect("relay starts");
+    down.set_refusing(true);
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(accepting.url())
+        .relay(blocking.url())
+        .relay(down.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&accepting.url()).await;
+    inbox.connected(&blocking.url()).await;
+
+    let event = EventBuilder::text_note("hello").sign(&Keys::generate());
+    let started = Instant::now();
+    let result = pool
+        .send(Publish::new(event.clone()).timeout(Duration::from_millis(800)))
+        .await
+        .expect("alive");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let outcome = |url: String| {
+        result
+            .relays
+            .iter()
+            .find(|(u, _)| u.as_str() == url)
+            .map(|(_, o)| o.clone())
+            .expect("outcome present")
+    };
+    assert!(matches!(
+        outcome(accepting.url()),
+        PublishOutcome::Accepted { .. }
+    ));
+    assert!(matches!(
+        outcome(blocking.url()),
+        PublishOutcome::Rejected {
+            reason: Reason::Blocked,
+            ..
+        }
+    ));
+    assert_eq!(
+        outcome(down.url()),
+        PublishOutcome::NotSent(NotSentReason::NotConnected)
+    );
+    assert_eq!(result.accepted(), 1);
+    assert_eq!(accepting.stored_events(), vec![event.clone()]);
+
+    // Publishing again: the relay says duplicate, which still counts as accepted.
+    let again = pool
+        .send(Publish::new(event).relays(Relays::only([accepting.url()]).expect("urls")))
+        .await
+        .expect("alive");
+    assert_eq!(again.accepted(), 1);
+}
+
+#[actix::test]
+async fn publish_without_answer_is_told_apart_from_never_sent() {
+    let relay = TestRelay::builder()
+        .never_ok(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url()).await;
+    let event = EventBuilder::text_note("into the void").sign(&Keys::generate());
+    let result = pool
+        .send(Publish::new(event).timeout(Duration::from_millis(300)))
+        .await
+        .expect("alive");
+    assert_eq!(
+        result.relays.values().next(),
+        Some(&PublishOutcome::NoAnswer)
+    );
+}
+
+#[actix::test]
+async fn fetch_returns_at_the_timeout_when_one_relay_never_sends_eose() {
+    let keys = Keys::generate();
+    let note = |text: &str, at: u64| {
+        EventBuilder::text_note(text)
+            .created_at(Timestamp::from_secs(at))
+            .sign(&keys)
+    };
+    let a = TestRelay::start().await.expect("relay starts");
+    let silent = TestRelay::builder()
+        .never_eose(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let c = TestRelay::start().await.expect("relay starts");
+    a.publish(note("a1", 100));
+    a.publish(note("shared", 300));
+    silent.publish(note("from the silent one", 200));
+    c.publish(note("shared", 300));
+    c.publish(note("c1", 400));
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(a.url())
+        .relay(silent.url())
+        .relay(c.url())
+        .start()
+        .expect("pool starts");
+    for r in [&a, &silent, &c] {
+        inbox.connected(&r.url()).await;
+    }
+    let timeout = Duration::from_millis(700);
+    let started = Instant::now();
+    let result = pool
+        .send(Fetch::new(vec![Filter::new().kind(Kind::TEXT_NOTE)]).timeout(timeout))
+        .await
+        .expect("alive");
+    let took = started.elapsed();
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(3),
+        "{took:?}"
+    );
+    let contents: Vec<&str> = result.events.iter().map(|e| e.content.as_str()).collect();
+    assert_eq!(
+        contents,
+        ["c1", "shared", "from the silent one", "a1"],
+        "newest first, once"
+    );
+    let end = |url: String| {
+        result
+            .relays
+            .iter()
+            .find(|(u, _)| u.as_str() == url)
+            .map(|(_, e)| e.clone())
+    };
+    assert_eq!(end(a.url()), Some(FetchEnd::Eose));
+    assert_eq!(end(c.url()), Some(FetchEnd::Eose));
+    assert_eq!(end(silent.url()), Some(FetchEnd::TimedOut));
+    silent
+        .wait_until(|r| r.open_subscriptions().is_empty(), WAIT)
+        .await
+        .expect("the fetch is closed on the silent relay too");
+}
+
+#[actix::test]
+async fn fetch_is_quick_when_every_relay_answers() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let keys = Keys::generate();
+    for n in 0..20 {
+        relay.publish(
+            EventBuilder::text_note(format!("n{n}"))
+                .created_at(Timestamp::from_secs(1_000 + n))
+                .sign(&keys),
+        );
+    }
+    let pool = RelayPool::builder()
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    let result = pool
+        .send(Fetch::new(vec![Filter::new().limit(5)]).timeout(Duration::from_secs(30)))
+        .await
+        .expect("alive");
+    assert_eq!(result.events.len(), 5);
+    assert_eq!(result.events[0].content, "n19");
+}
+
+#[actix::test]
+async fn count_asks_each_relay() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let keys = Keys::generate();
+    for n in 0..3 {
+        relay.publish(EventBuilder::text_note(format!("c{n}")).sign(&keys));
+    }
+    relay.publish(EventBuilder::new(Kind::REACTION, "+").sign(&keys));
+    let pool = RelayPool::builder()
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    let counts = pool
+        .send(Count::new(vec![Filter::new().kind(Kind::TEXT_NOTE)]))
+        .await
+        .expect("alive");
+    let (_, answer) = counts.into_iter().next().expect("one relay");
+    assert_eq!(answer.expect("a count").count, 3);
+}
+
+#[actix::test]
+async fn auth_required_relay_works_after_automatic_authentication() {
+    let relay = TestRelay::builder()
+        .auth_required(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let keys = Keys::generate();
+    relay.publish(EventBuilder::text_note("members only").sign(&keys));
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .keys(keys.clone())
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    pool.send(Subscribe::new(vec![Filter::new()]).id("s"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    inbox
+        .expect("the stored event", |m| {
+            matches!(&m.kind, MessageKind::Event { event, .. } if event.content == "members only")
+        })
+        .await;
+    let result = pool
+        .send(Publish::new(EventBuilder::text_note("mine").sign(&keys)))
+        .await
+        .expect("alive");
+    assert_eq!(result.accepted(), 1, "{:?}", result.relays);
+    let conn = relay.connections();
+    assert_eq!(conn[0].authenticated, Some(keys.public_key()));
+}
+
+#[actix::test]
+async fn lazy_auth_sends_nothing_before_a_refusal() {
+    let relay = TestRelay::builder()
+        .auth_required(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let keys = Keys::generate();
+    relay.publish(EventBuilder::text_note("members only").sign(&keys));
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .keys(keys.clone())
+        .default_options(fast_options().auth(AuthPolicy::Lazy))
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox
+        .expect("the challenge", |m| {
+            matches!(m.kind, MessageKind::Auth { .. })
+        })
+        .await;
+    pool.send(Subscribe::new(vec![Filter::new()]).id("lazy"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    inbox
+        .expect("the stored event", |m| {
+            matches!(&m.kind, MessageKind::Event { event, .. } if event.content == "members only")
+        })
+        .await;
+    let verbs: Vec<&'static str> = relay.received().iter().filter_map(|f| f.verb()).collect();
+    let first_auth = verbs
+        .iter()
+        .position(|v| *v == "AUTH")
+        .expect("an AUTH was sent");
+    let first_req = verbs
+        .iter()
+        .position(|v| *v == "REQ")
+        .expect("a REQ was sent");
+    assert!(first_req < first_auth, "AUTH before any refusal: {verbs:?}");
+    assert_eq!(
+        verbs.iter().filter(|v| **v == "REQ").count(),
+        2,
+        "{verbs:?}"
+    );
+}
+
+#[actix::test]
+async fn without_keys_the_challenge_reaches_the_user() {
+    let relay = TestRelay::builder()
+        .auth_required(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let _pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox
+        .expect("the challenge", |m| {
+            matches!(m.kind, MessageKind::Auth { .. })
+        })
+        .await;
+    assert!(relay.received().iter().all(|f| f.verb() != Some("AUTH")));
+}
