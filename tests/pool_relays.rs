@@ -562,3 +562,83 @@ async fn reconnect_on_request_starts_the_backoff_over() {
         .await
         .expect("a second socket");
 }
+
+#[actix::test]
+async fn shutdown_closes_every_socket_and_answers_pending_requests() {
+    use actix_nostr::pool::{Fetch, Publish, Shutdown};
+    use actix_nostr::protocol::{EventBuilder, Keys};
+    use actix_nostr::relay::{FetchEnd, PublishOutcome};
+
+    let relay = TestRelay::builder()
+        .never_ok(true)
+        .never_eose(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url_for("/a"))
+        .relay(relay.url_for("/b"))
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url_for("/a")).await;
+    inbox.connected(&relay.url_for("/b")).await;
+    let event = EventBuilder::text_note("pending").sign(&Keys::generate());
+    let publish = pool.send(Publish::new(event).timeout(Duration::from_secs(60)));
+    let fetch = pool.send(Fetch::new(vec![Filter::new()]).timeout(Duration::from_secs(60)));
+    let publish = actix::spawn(publish);
+    let fetch = actix::spawn(fetch);
+    relay
+        .wait_until(|r| r.open_subscriptions().len() == 2, WAIT)
+        .await
+        .expect("the fetch is open on both relays");
+
+    pool.send(Shutdown).await.expect("alive");
+    let published = publish.await.expect("task").expect("answered");
+    assert!(published
+        .relays
+        .values()
+        .all(|o| matches!(o, PublishOutcome::ShuttingDown { sent: true })));
+    let fetched = fetch.await.expect("task").expect("answered");
+    assert!(fetched
+        .relays
+        .values()
+        .all(|e| *e == FetchEnd::ShuttingDown));
+    for path in ["/a", "/b"] {
+        let url = relay.url_for(path);
+        let m = inbox.disconnected(&url).await;
+        assert!(matches!(
+            m.kind,
+            MessageKind::Disconnected {
+                reason: DisconnectReason::Shutdown,
+                next_retry: None
+            }
+        ));
+    }
+    relay
+        .wait_for_connections(0, WAIT)
+        .await
+        .expect("sockets closed");
+    assert!(!pool.connected(), "the pool stopped");
+}
+
+#[actix::test]
+async fn dropping_the_pool_closes_its_connections() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url()).await;
+    drop(pool);
+    inbox.disconnected(&relay.url()).await;
+    relay
+        .wait_for_connections(0, WAIT)
+        .await
+        .expect("socket closed");
+}

@@ -10,8 +10,8 @@ use super::error::PoolError;
 use super::requests::PoolSub;
 use crate::protocol::{Keys, SubscriptionId};
 use crate::relay::{
-    ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, MessageKind, OpenSub,
-    RelayConnection, RelayError, RelayMessage, RelayOptions, RelayShared, RelayUrl, Shutdown,
+    CloseConnection, ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, MessageKind,
+    OpenSub, RelayConnection, RelayError, RelayMessage, RelayOptions, RelayShared, RelayUrl,
     SubTarget, DEFAULT_DEDUP_CAPACITY,
 };
 
@@ -199,13 +199,24 @@ impl Actor for RelayPool {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(WATCHDOG_INTERVAL, |act, _| act.watchdog());
+        ctx.run_interval(WATCHDOG_INTERVAL, |act, ctx| {
+            // The interval would keep the pool alive forever; when the user has dropped
+            // every address, shut down instead (close frames to every relay).
+            if !ctx.connected() {
+                ctx.stop();
+                return;
+            }
+            act.watchdog();
+        });
     }
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
         self.shutting_down = true;
+        log::debug!("relay pool stopping: closing {} relays", self.relays.len());
         for handle in self.relays.values() {
-            handle.addr.do_send(Shutdown(DisconnectReason::Shutdown));
+            handle
+                .addr
+                .do_send(CloseConnection(DisconnectReason::Shutdown));
         }
         Running::Stop
     }

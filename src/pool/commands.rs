@@ -9,8 +9,8 @@ use super::actor::RelayPool;
 use super::error::PoolError;
 use crate::protocol::ClientMessage;
 use crate::relay::{
-    DisconnectReason, ReconnectNow, RelayOptions, RelayState, RelayStatsSnapshot, RelayUrl, Send,
-    Shutdown,
+    CloseConnection, DisconnectReason, ReconnectNow, RelayOptions, RelayState, RelayStatsSnapshot,
+    RelayUrl, Send,
 };
 
 fn unavailable(url: &RelayUrl) -> impl FnOnce(MailboxError) -> PoolError + '_ {
@@ -106,7 +106,10 @@ impl Handler<RemoveRelay> for RelayPool {
         };
         Box::pin(async move {
             // If the actor is gone (crashed), there is nothing left to shut down.
-            let _ = handle.addr.send(Shutdown(DisconnectReason::Removed)).await;
+            let _ = handle
+                .addr
+                .send(CloseConnection(DisconnectReason::Removed))
+                .await;
             Ok(())
         })
     }
@@ -294,6 +297,36 @@ impl Handler<Stats> for RelayPool {
             stats.relays.insert(h.url.clone(), snapshot);
         }
         MessageResult(stats)
+    }
+}
+
+// ---- Shutdown ------------------------------------------------------------------------------
+
+/// Shuts the pool down: every connection sends a close frame and reports `Disconnected`
+/// with reason [`DisconnectReason::Shutdown`]; pending [`Publish`](super::Publish),
+/// [`Fetch`](super::Fetch) and [`Count`](super::Count) requests resolve with their
+/// "shutting down" outcomes; then the pool stops. Replies once the close frames are flushed
+/// (at most about 2 s per relay, in parallel).
+///
+/// Stopping the actix System, or dropping every address of the pool, also closes every
+/// connection, without waiting for the flush.
+#[derive(Debug, Clone, Default, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for RelayPool {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        self.shutting_down = true;
+        let closes: Vec<_> = self
+            .relays
+            .values()
+            .map(|h| h.addr.send(CloseConnection(DisconnectReason::Shutdown)))
+            .collect();
+        Box::pin(join_all(closes).into_actor(self).map(|_, act, ctx| {
+            act.relays.clear();
+            ctx.stop();
+        }))
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`Broadcast`] | the outcome per relay |
 //! | [`Reconnect`] | `()` or [`PoolError::UnknownRelay`] |
 //! | [`Stats`] | [`PoolStats`]: per relay and totals |
+//! | [`Shutdown`] | `()` once every close frame is flushed |
 //! | [`Subscribe`] | the [`SubscriptionId`](crate::protocol::SubscriptionId) |
 //! | [`Unsubscribe`] | `()` or [`PoolError::UnknownSubscription`] |
 //! | [`Publish`] | [`PublishResult`]: each relay's [`PublishOutcome`](crate::relay::PublishOutcome) |

@@ -133,6 +133,7 @@ pub struct RelayConnection {
     pub(crate) auth: AuthState,
     /// Numbers each `Publish` so its timeout resolves only its own caller.
     pub(crate) next_token: u64,
+    close_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     info_attempted: bool,
     pub(crate) max_message_length: Option<usize>,
     pub(crate) removed: bool,
@@ -188,6 +189,7 @@ impl RelayConnection {
             pending_counts: HashMap::new(),
             auth: AuthState::default(),
             next_token: 0,
+            close_waiters: Vec::new(),
             info_attempted: false,
             max_message_length: None,
             removed: false,
@@ -429,8 +431,13 @@ impl RelayConnection {
                 let _ = tx.send(FetchItem::Done(self.url.clone(), end.clone()));
             }
         }
+        let error = if end == FetchEnd::ShuttingDown {
+            super::requests::CountError::ShuttingDown
+        } else {
+            super::requests::CountError::Disconnected
+        };
         for (_, pending) in self.pending_counts.drain() {
-            pending.fail(super::requests::CountError::Disconnected);
+            pending.fail(error.clone());
         }
     }
 
@@ -452,13 +459,19 @@ impl RelayConnection {
             })));
         }
         self.drop_socket(ctx);
-        self.end_socket_bound_requests(FetchEnd::Removed);
+        let shutting_down = reason == DisconnectReason::Shutdown;
+        let end = if shutting_down {
+            FetchEnd::ShuttingDown
+        } else {
+            FetchEnd::Removed
+        };
+        self.end_socket_bound_requests(end.clone());
         for (_, sub) in std::mem::take(&mut self.subs.subs) {
             if let SubTarget::Fetch(tx) = sub.target {
-                let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Removed));
+                let _ = tx.send(FetchItem::Done(self.url.clone(), end.clone()));
             }
         }
-        self.fail_all_publishes();
+        self.fail_all_publishes(shutting_down);
         self.queue.clear();
         self.stats().queued.store(0, Relaxed);
         self.shared.state.set(RelayState::Removed);
@@ -863,7 +876,11 @@ impl WriteHandler<WsProtocolError> for RelayConnection {
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // The default stops the actor; a closed sink is handled by the read side.
+        // The default stops the actor; a closed sink is handled by the read side. A shutdown
+        // waiting for its close frame to leave learns it here.
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }
 
@@ -919,15 +936,28 @@ impl Handler<ReconnectNow> for RelayConnection {
     }
 }
 
+/// How long a shutdown waits for the close frame to be flushed.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// End this connection for good: close frame, `Disconnected` with `reason`, no reconnect.
+/// Resolves once the close frame has been flushed to the socket (or after 2 s).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Shutdown(pub(crate) DisconnectReason);
+pub(crate) struct CloseConnection(pub(crate) DisconnectReason);
 
-impl Handler<Shutdown> for RelayConnection {
-    type Result = ();
-    fn handle(&mut self, msg: Shutdown, ctx: &mut Context<Self>) {
+impl Handler<CloseConnection> for RelayConnection {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, msg: CloseConnection, ctx: &mut Context<Self>) -> Self::Result {
+        let had_socket = self.is_connected();
         self.shut_down(msg.0, ctx);
+        if !had_socket {
+            return Box::pin(async {});
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.close_waiters.push(tx);
+        Box::pin(async move {
+            let _ = actix::clock::timeout(CLOSE_FLUSH_TIMEOUT, rx).await;
+        })
     }
 }
 

@@ -21,7 +21,7 @@ pub use connection::ActorFault;
 #[cfg(feature = "testing")]
 pub(crate) use connection::InjectFault;
 pub use connection::RelayConnection;
-pub(crate) use connection::{ConnectionParts, ReconnectNow, RelayShared, Send, Shutdown};
+pub(crate) use connection::{CloseConnection, ConnectionParts, ReconnectNow, RelayShared, Send};
 pub(crate) use dedup::Dedup;
 pub use dedup::{DedupStats, Delivery, DEFAULT_DEDUP_CAPACITY};
 pub use error::RelayError;

@@ -46,6 +46,11 @@ pub enum PublishOutcome {
     NoAnswer,
     /// Never sent.
     NotSent(NotSentReason),
+    /// The pool shut down (or its System stopped) before an answer came.
+    ShuttingDown {
+        /// Whether the event had been written to the relay.
+        sent: bool,
+    },
 }
 
 impl PublishOutcome {
@@ -92,6 +97,9 @@ pub enum CountError {
     /// The relay is not in the pool.
     #[error("relay not in the pool")]
     NotInPool,
+    /// The pool shut down before an answer came.
+    #[error("shutting down")]
+    ShuttingDown,
 }
 
 /// A publish waiting for its `OK`.
@@ -511,12 +519,12 @@ impl RelayConnection {
         }
     }
 
-    pub(crate) fn fail_all_publishes(&mut self) {
+    pub(crate) fn fail_all_publishes(&mut self, shutting_down: bool) {
         for (_, pending) in self.pending_ok.drain() {
-            let outcome = if pending.sent {
-                PublishOutcome::NoAnswer
-            } else {
-                PublishOutcome::NotSent(NotSentReason::Removed)
+            let outcome = match (shutting_down, pending.sent) {
+                (true, sent) => PublishOutcome::ShuttingDown { sent },
+                (false, true) => PublishOutcome::NoAnswer,
+                (false, false) => PublishOutcome::NotSent(NotSentReason::Removed),
             };
             pending.resolve(outcome);
         }

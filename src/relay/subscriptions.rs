@@ -30,8 +30,10 @@ pub enum FetchEnd {
     Closed(String),
     /// The connection was lost (or never up) before EOSE.
     Disconnected,
-    /// The relay was removed or the pool shut down.
+    /// The relay was removed (or was not in the pool).
     Removed,
+    /// The pool shut down.
+    ShuttingDown,
     /// The fetch timed out before this relay finished.
     TimedOut,
 }
