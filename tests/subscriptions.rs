@@ -285,6 +285,18 @@ impl Handler<RelayMessage> for SlowConsumer {
 
 #[actix::test]
 async fn a_slow_consumer_under_a_flood_keeps_memory_bounded_and_loses_nothing() {
+    slow_consumer_under_flood(None).await;
+}
+
+#[actix::test]
+async fn a_slow_consumer_of_same_thread_connections_is_bounded_too() {
+    slow_consumer_under_flood(Some(0)).await;
+}
+
+/// Floods a slow consumer on its own thread; `arbiters` as given to the pool (`None`: the
+/// default, connections on their own arbiters and batches across; `Some(0)`: connections on
+/// the pool's arbiter, one message per event).
+async fn slow_consumer_under_flood(arbiters: Option<usize>) {
     const N: u64 = 3_000;
     const WINDOW: usize = 32;
     let relay = TestRelay::start().await.expect("relay starts");
@@ -298,12 +310,14 @@ async fn a_slow_consumer_under_a_flood_keeps_memory_bounded_and_loses_nothing() 
         cost: Duration::from_micros(200),
         consumed: counter,
     });
-    let pool = RelayPool::builder()
+    let mut builder = RelayPool::builder()
         .recipient(consumer.recipient())
         .default_options(fast_options().delivery_window(WINDOW))
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+        .relay(relay.url());
+    if let Some(n) = arbiters {
+        builder = builder.arbiters(n);
+    }
+    let pool = builder.start().expect("pool starts");
     pool.send(Subscribe::new(vec![Filter::new()]).id("flood"))
         .await
         .expect("alive")

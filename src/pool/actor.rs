@@ -10,9 +10,9 @@ use super::error::PoolError;
 use super::requests::PoolSub;
 use crate::protocol::{Keys, SubscriptionId};
 use crate::relay::{
-    CloseConnection, ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, MessageKind,
-    OpenSub, RelayConnection, RelayError, RelayMessage, RelayOptions, RelayShared, RelayUrl,
-    SubTarget, DEFAULT_DEDUP_CAPACITY,
+    CloseConnection, ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, Forwarder,
+    MessageKind, OpenSub, Outlet, RelayConnection, RelayError, RelayMessage, RelayOptions,
+    RelayShared, RelayUrl, SubTarget, DEFAULT_DEDUP_CAPACITY,
 };
 
 /// How often the pool checks that every connection actor is still alive. A connection that
@@ -71,6 +71,9 @@ pub struct RelayPool {
     pub(crate) subs: BTreeMap<SubscriptionId, PoolSub>,
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
+    /// How connections reach the recipients: directly on this arbiter, or through a
+    /// forwarder here when they run on other arbiters.
+    outlet: Outlet,
     pub(crate) shutting_down: bool,
 }
 
@@ -99,7 +102,7 @@ impl RelayPool {
         let parts = ConnectionParts {
             url,
             options,
-            recipients: self.recipients.clone(),
+            outlet: self.outlet.clone(),
             shared,
             dedup: self.dedup.clone(),
             keys: self.keys.clone(),
@@ -212,19 +215,28 @@ impl Actor for RelayPool {
 
     fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
         self.shutting_down = true;
-        log::debug!("relay pool stopping: closing {} relays", self.relays.len());
-        for handle in self.relays.values() {
-            handle
-                .addr
-                .do_send(CloseConnection(DisconnectReason::Shutdown));
-        }
         Running::Stop
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        for arbiter in &self.arbiters {
-            arbiter.stop();
-        }
+        log::debug!("relay pool stopped: closing {} relays", self.relays.len());
+        let closes: Vec<_> = self
+            .relays
+            .values()
+            .map(|h| h.addr.send(CloseConnection(DisconnectReason::Shutdown)))
+            .collect();
+        let arbiters = std::mem::take(&mut self.arbiters);
+        // The connections' arbiters may stop only after the close frames left.
+        actix::spawn(async move {
+            let _ = actix::clock::timeout(
+                Duration::from_secs(3),
+                futures_util::future::join_all(closes),
+            )
+            .await;
+            for arbiter in arbiters {
+                arbiter.stop();
+            }
+        });
     }
 }
 
@@ -258,7 +270,7 @@ impl Default for RelayPoolBuilder {
             relays: Vec::new(),
             dedup_capacity: DEFAULT_DEDUP_CAPACITY,
             delivery: Delivery::default(),
-            arbiters: 0,
+            arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -311,7 +323,9 @@ impl RelayPoolBuilder {
     }
 
     /// Runs the connections on `n` dedicated arbiter threads (round robin), so signature
-    /// checks use several cores. 0 runs them on the pool's own arbiter. Defaults to 0.
+    /// checks use several cores; their messages cross to the recipients' arbiter in
+    /// batches. 0 runs everything on the pool's own arbiter (one thread, no batching).
+    /// Defaults to the number of CPUs.
     pub fn arbiters(mut self, n: usize) -> Self {
         self.arbiters = n;
         self
@@ -324,8 +338,14 @@ impl RelayPoolBuilder {
         for (url, options) in self.relays {
             initial.push((RelayUrl::parse(&url)?, options));
         }
+        let outlet = if self.arbiters == 0 {
+            Outlet::Direct(self.recipients.clone())
+        } else {
+            Outlet::Batched(Forwarder::new(self.recipients.clone()).start().recipient())
+        };
         let mut pool = RelayPool {
             relays: BTreeMap::new(),
+            outlet,
             recipients: self.recipients,
             default_options: self.default_options,
             keys: self.keys,

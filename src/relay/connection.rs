@@ -20,6 +20,7 @@ use super::dedup::Dedup;
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
+use super::outlet::{Batch, Outlet};
 use super::requests::{AuthState, PendingCount, PendingPublish};
 use super::stats::RelayStats;
 use super::status::{RelayState, SharedState};
@@ -55,7 +56,7 @@ impl RelayShared {
 pub(crate) struct ConnectionParts {
     pub(crate) url: RelayUrl,
     pub(crate) options: RelayOptions,
-    pub(crate) recipients: Vec<Recipient<RelayMessage>>,
+    pub(crate) outlet: Outlet,
     pub(crate) shared: Arc<RelayShared>,
     pub(crate) dedup: Dedup,
     pub(crate) keys: Option<Keys>,
@@ -114,6 +115,10 @@ pub struct RelayConnection {
     pub(crate) url: RelayUrl,
     pub(crate) options: RelayOptions,
     recipients: Vec<Recipient<RelayMessage>>,
+    forwarder: Option<Recipient<Batch>>,
+    /// Messages waiting to cross to the forwarder.
+    batch: Vec<RelayMessage>,
+    flush_timer: Option<SpawnHandle>,
     pub(crate) shared: Arc<RelayShared>,
     pub(crate) dedup: Dedup,
     pub(crate) keys: Option<Keys>,
@@ -157,11 +162,15 @@ impl RelayConnection {
         let ConnectionParts {
             url,
             options,
-            recipients,
+            outlet,
             shared,
             dedup,
             keys,
         } = parts;
+        let (recipients, forwarder) = match outlet {
+            Outlet::Direct(recipients) => (recipients, None),
+            Outlet::Batched(forwarder) => (Vec::new(), Some(forwarder)),
+        };
         let backoff = Backoff::new(
             options.backoff.clone(),
             options.jitter,
@@ -172,6 +181,9 @@ impl RelayConnection {
             url,
             options,
             recipients,
+            forwarder,
+            batch: Vec::new(),
+            flush_timer: None,
             shared,
             dedup,
             keys,
@@ -704,16 +716,34 @@ impl RelayConnection {
 
     // ---- delivering ----------------------------------------------------------------------
 
-    /// Hands one message to every recipient. Every `delivery_window`-th message is sent with
-    /// `send` and the actor waits (socket unread) until all recipients have handled it.
+    /// Hands one message to the user: every `delivery_window`-th message is sent with
+    /// `send` and the actor waits (socket unread) until the user has handled it.
+    ///
+    /// Across threads, messages go in batches: events collect until the batch holds
+    /// `delivery_window` messages or [`FLUSH_DELAY`] passes; any other message (EOSE, OK,
+    /// Disconnected, …) flushes at once, so only events ever wait.
     pub(crate) fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
-        if self.recipients.is_empty() {
-            return;
-        }
         let message = RelayMessage {
             relay: self.url.clone(),
             kind,
         };
+        if self.forwarder.is_some() {
+            let urgent = !matches!(message.kind, MessageKind::Event { .. });
+            self.batch.push(message);
+            self.since_ack += 1;
+            if urgent || self.batch.len() >= self.options.delivery_window {
+                self.flush_batch(ctx);
+            } else if self.flush_timer.is_none() {
+                self.flush_timer = Some(ctx.run_later(FLUSH_DELAY, |act, ctx| {
+                    act.flush_timer = None;
+                    act.flush_batch(ctx);
+                }));
+            }
+            return;
+        }
+        if self.recipients.is_empty() {
+            return;
+        }
         self.since_ack += 1;
         if self.since_ack < self.options.delivery_window {
             let (last, rest) = match self.recipients.split_last() {
@@ -736,8 +766,7 @@ impl RelayConnection {
             .collect();
         let wait = futures_util::future::join_all(requests);
         ctx.wait(wait.into_actor(self).map(|results, act, _ctx| {
-            act.last_resume = Instant::now();
-            act.shared.stats.in_flight.store(0, Relaxed);
+            act.resume_after_wait();
             let mut index = 0;
             act.recipients.retain(|_| {
                 let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
@@ -746,7 +775,54 @@ impl RelayConnection {
             });
         }));
     }
+
+    /// Sends the collected batch to the forwarder; waits for it (socket unread) when a
+    /// whole window has gone out since the last wait.
+    fn flush_batch(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.flush_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(forwarder) = self.forwarder.clone() else {
+            return;
+        };
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(self.options.delivery_window.min(256)),
+        );
+        if self.since_ack < self.options.delivery_window {
+            forwarder.do_send(Batch(batch));
+            return;
+        }
+        self.shared
+            .stats
+            .in_flight
+            .store(self.since_ack as u64, Relaxed);
+        self.since_ack = 0;
+        ctx.wait(
+            forwarder
+                .send(Batch(batch))
+                .into_actor(self)
+                .map(|result, act, _ctx| {
+                    act.resume_after_wait();
+                    if result.is_err() {
+                        // The forwarder is gone (the pool stopped): nobody is listening.
+                        act.forwarder = None;
+                    }
+                }),
+        );
+    }
+
+    fn resume_after_wait(&mut self) {
+        self.last_resume = Instant::now();
+        self.shared.stats.in_flight.store(0, Relaxed);
+    }
 }
+
+/// The longest an event waits for its batch to fill before crossing threads anyway.
+const FLUSH_DELAY: Duration = Duration::from_millis(1);
 
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]);
@@ -829,6 +905,7 @@ impl Supervised for RelayConnection {
         self.reassembly = None;
         self.ping_sent = None;
         self.since_ack = 0;
+        self.flush_timer = None;
         self.end_socket_bound_requests(FetchEnd::Disconnected);
         self.restarted = true;
         if !self.removed {
