@@ -222,7 +222,7 @@ impl RelayConnection {
 
     fn client(&mut self) -> awc::Client {
         self.client
-            .get_or_insert_with(|| build_client(self.options.connect_timeout))
+            .get_or_insert_with(|| CLIENT.with(awc::Client::clone))
             .clone()
     }
 
@@ -859,10 +859,19 @@ async fn fetch_relay_information(client: &awc::Client, http_url: &str) -> Option
     }
 }
 
-/// One awc client per connection: awc's connector pool holds a permit per open WebSocket
-/// and caps a shared client at 100 (notes/actix-awc.md); HTTP/1.1 only, because an `h2`
-/// ALPN answer makes the WebSocket upgrade fail.
-fn build_client(connect_timeout: Duration) -> awc::Client {
+thread_local! {
+    /// One awc client per arbiter thread, shared by its connections (awc clients are not
+    /// `Send`). Building one per connection would copy the TLS root store and connector
+    /// state into every connection: tens of KiB each.
+    static CLIENT: awc::Client = build_client();
+}
+
+/// The shared client: HTTP/1.1 only, because an `h2` ALPN answer makes the WebSocket
+/// upgrade fail; no connection limit, because awc's connector holds a permit per open
+/// WebSocket and would cap a shared client at 100 (notes/actix-awc.md). Handshakes are
+/// bounded per relay by `connect_timeout` around the connect future, so the client's own
+/// timeout only has to be out of the way.
+fn build_client() -> awc::Client {
     #[cfg(feature = "rustls")]
     {
         // awc's rustls config needs a process-wide crypto provider; install ring once.
@@ -870,8 +879,9 @@ fn build_client(connect_timeout: Duration) -> awc::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
         .max_http_version(awc::http::Version::HTTP_11)
-        .timeout(connect_timeout)
+        .timeout(Duration::from_secs(3600))
         .finish()
 }
 
