@@ -315,3 +315,92 @@ async fn without_keys_the_challenge_reaches_the_user() {
         .await;
     assert!(relay.received().iter().all(|f| f.verb() != Some("AUTH")));
 }
+
+#[actix::test]
+async fn nip11_max_subscriptions_queues_requests_and_serves_them_all() {
+    use actix_nostr::pool::ListRelays;
+    let relay = TestRelay::builder()
+        .max_subscriptions(2)
+        .start()
+        .await
+        .expect("relay starts");
+    let keys = Keys::generate();
+    relay.publish(EventBuilder::text_note("stored").sign(&keys));
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options().fetch_info(true))
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url()).await;
+    let info = pool.send(ListRelays).await.expect("alive")[0].info.clone();
+    assert_eq!(
+        info.and_then(|i| i.limitation.max_subscriptions),
+        Some(2),
+        "the NIP-11 document was read"
+    );
+    for n in 0..5 {
+        pool.send(
+            Subscribe::new(vec![Filter::new()])
+                .id(format!("s{n}"))
+                .close_on_eose(true),
+        )
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    }
+    for n in 0..5 {
+        let id = format!("s{n}");
+        inbox
+            .expect(
+                &format!("EOSE {id}"),
+                move |m| matches!(&m.kind, MessageKind::Eose(s) if s.as_str() == id),
+            )
+            .await;
+    }
+    let closed: Vec<_> = inbox
+        .seen
+        .iter()
+        .filter(|m| matches!(m.kind, MessageKind::Closed { .. }))
+        .collect();
+    assert!(closed.is_empty(), "the relay refused some: {closed:?}");
+    let events = inbox
+        .seen
+        .iter()
+        .filter(|m| matches!(m.kind, MessageKind::Event { .. }))
+        .count();
+    assert_eq!(events, 5, "each subscription got the stored event");
+}
+
+#[actix::test]
+async fn nip11_max_message_length_refuses_to_send_larger_events() {
+    let relay = TestRelay::builder()
+        .max_message_size(4096)
+        .start()
+        .await
+        .expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options().fetch_info(true))
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url()).await;
+    let keys = Keys::generate();
+    let big = EventBuilder::text_note("y".repeat(8000)).sign(&keys);
+    let result = pool.send(Publish::new(big)).await.expect("alive");
+    assert_eq!(
+        result.relays.values().next(),
+        Some(&PublishOutcome::NotSent(NotSentReason::TooLarge))
+    );
+    let small = EventBuilder::text_note("fits").sign(&keys);
+    let result = pool.send(Publish::new(small)).await.expect("alive");
+    assert_eq!(result.accepted(), 1);
+    assert_eq!(
+        relay.connections_total(),
+        1,
+        "the relay never had to close on us"
+    );
+}

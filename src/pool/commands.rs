@@ -134,6 +134,9 @@ pub struct RelayInfo {
     pub options: RelayOptions,
     /// Its counters.
     pub stats: RelayStatsSnapshot,
+    /// Its NIP-11 information document, once fetched (see
+    /// [`RelayOptions::fetch_info`](crate::relay::RelayOptions::fetch_info)).
+    pub info: Option<crate::protocol::nip11::RelayInformation>,
 }
 
 impl Handler<ListRelays> for RelayPool {
@@ -146,6 +149,7 @@ impl Handler<ListRelays> for RelayPool {
                 state: h.shared.state.get(),
                 options: h.options.clone(),
                 stats: h.shared.stats.snapshot(),
+                info: h.shared.info.lock().ok().and_then(|i| i.clone()),
             })
             .collect()
     }

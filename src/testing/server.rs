@@ -173,6 +173,9 @@ async fn upgrade(
 ) -> Result<HttpResponse, actix_web::Error> {
     let shared = shared.into_inner();
     let path = normalise_path(req.path());
+    if wants_information_document(&req) {
+        return Ok(information_document(&shared));
+    }
     if shared.refuse_now() {
         log::debug!("{}: refusing a connection", shared.url_for(&path));
         return Ok(
@@ -191,6 +194,39 @@ async fn upgrade(
         .start_with_addr()?;
     shared.register(id, &path, addr);
     Ok(response)
+}
+
+/// A plain HTTP request asking for the NIP-11 document (`Accept: application/nostr+json`),
+/// not a WebSocket upgrade.
+fn wants_information_document(req: &HttpRequest) -> bool {
+    let upgrade = req.headers().contains_key(actix_web::http::header::UPGRADE);
+    let accepts = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/nostr+json"));
+    accepts && !upgrade
+}
+
+/// The relay's NIP-11 document, declaring the limits it enforces.
+fn information_document(shared: &Shared) -> HttpResponse {
+    let options = &shared.options;
+    let doc = serde_json::json!({
+        "name": "actix-nostr TestRelay",
+        "description": "an in-process relay for tests",
+        "software": "actix-nostr::testing",
+        "supported_nips": [1, 11, 42, 45],
+        "limitation": {
+            "max_message_length": options.max_message_size,
+            "max_subscriptions": options.max_subscriptions,
+            "max_filters": options.max_filters,
+            "auth_required": options.auth_required,
+        },
+    });
+    HttpResponse::Ok()
+        .content_type("application/nostr+json")
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(doc.to_string())
 }
 
 /// The request body (the client's WebSocket bytes), paused while the relay is silent: the
