@@ -404,3 +404,69 @@ async fn nip11_max_message_length_refuses_to_send_larger_events() {
         "the relay never had to close on us"
     );
 }
+
+#[actix::test]
+async fn lazy_auth_retries_a_refused_publish_once_after_authenticating() {
+    let relay = TestRelay::builder()
+        .auth_required(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let keys = Keys::generate();
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .keys(keys.clone())
+        .default_options(fast_options().auth(AuthPolicy::Lazy))
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox
+        .expect("the challenge", |m| {
+            matches!(m.kind, MessageKind::Auth { .. })
+        })
+        .await;
+    let event = EventBuilder::text_note("let me in").sign(&keys);
+    let result = pool.send(Publish::new(event.clone())).await.expect("alive");
+    assert_eq!(result.accepted(), 1, "{:?}", result.relays);
+    let verbs: Vec<&'static str> = relay.received().iter().filter_map(|f| f.verb()).collect();
+    assert_eq!(
+        verbs,
+        ["EVENT", "AUTH", "EVENT"],
+        "refused, authenticated, retried"
+    );
+    assert_eq!(relay.stored_events(), vec![event]);
+}
+
+#[actix::test]
+async fn write_disabled_relays_are_skipped_by_publish() {
+    let writable = TestRelay::start().await.expect("relay starts");
+    let read_only = TestRelay::start().await.expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(writable.url())
+        .relay_with(read_only.url(), fast_options().write(false))
+        .start()
+        .expect("pool starts");
+    inbox.connected(&writable.url()).await;
+    inbox.connected(&read_only.url()).await;
+    let event = EventBuilder::text_note("only where writable").sign(&Keys::generate());
+    let all = pool.send(Publish::new(event.clone())).await.expect("alive");
+    assert_eq!(
+        all.relays.len(),
+        1,
+        "read-only relay skipped: {:?}",
+        all.relays
+    );
+    let explicit = pool
+        .send(Publish::new(event).relays(Relays::only([read_only.url()]).expect("urls")))
+        .await
+        .expect("alive");
+    assert_eq!(
+        explicit.relays.values().next(),
+        Some(&PublishOutcome::NotSent(NotSentReason::WriteDisabled))
+    );
+    assert!(read_only.stored_events().is_empty());
+}
