@@ -5,29 +5,28 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use actix::io::{SinkWrite, WriteHandler};
+use actix::io::SinkWrite;
 use actix::prelude::*;
 use actix_codec::Framed;
-use actix_http::ws::Item;
-use awc::error::WsProtocolError;
-use awc::ws::{CloseCode, CloseReason, Codec, Frame, Message as WsMessage};
+use awc::ws::{CloseCode, CloseReason, Codec, Message as WsMessage};
 use awc::BoxedSocket;
-use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, StreamExt};
 
+use super::auth::AuthState;
 use super::backoff::Backoff;
 use super::dedup::Dedup;
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
 use super::outlet::{Batch, Outlet};
-use super::requests::{AuthState, PendingCount, PendingPublish};
+use super::requests::{PendingCount, PendingPublish};
+use super::socket::{Inbound, Reassembly};
 use super::stats::RelayStats;
 use super::status::{RelayState, SharedState};
 use super::subscriptions::{FetchEnd, FetchItem, SubTable, SubTarget};
 use super::url::RelayUrl;
 use crate::protocol::nip11::RelayInformation;
-use crate::protocol::{ClientMessage, EventId, Keys, RelayFrame};
+use crate::protocol::{EventId, Keys};
 
 type WsSink = SinkWrite<WsMessage, SplitSink<Framed<BoxedSocket, Codec>, WsMessage>>;
 
@@ -70,14 +69,6 @@ pub(crate) struct Outgoing {
     pub(crate) publishes: Option<EventId>,
 }
 
-/// One item of the socket's read stream, tagged with the connection generation it belongs
-/// to, so that a late item of an old socket is never mistaken for the current one.
-#[doc(hidden)]
-pub enum Inbound {
-    Frame(u64, Result<Frame, WsProtocolError>),
-    End(u64),
-}
-
 /// The actor that keeps one relay connected.
 ///
 /// Users do not start it themselves: the [`RelayPool`](crate::pool::RelayPool) starts one per
@@ -112,49 +103,44 @@ pub enum Inbound {
 /// A slow user actor therefore holds at most about one window of events per relay in memory;
 /// nothing is dropped, the relay's TCP window fills instead.
 pub struct RelayConnection {
-    pub(crate) url: RelayUrl,
-    pub(crate) options: RelayOptions,
-    recipients: Vec<Recipient<RelayMessage>>,
-    forwarder: Option<Recipient<Batch>>,
+    pub(super) url: RelayUrl,
+    pub(super) options: RelayOptions,
+    pub(super) recipients: Vec<Recipient<RelayMessage>>,
+    pub(super) forwarder: Option<Recipient<Batch>>,
     /// Messages waiting to cross to the forwarder.
-    batch: Vec<RelayMessage>,
-    flush_timer: Option<SpawnHandle>,
-    pub(crate) shared: Arc<RelayShared>,
-    pub(crate) dedup: Dedup,
-    pub(crate) keys: Option<Keys>,
-    client: Option<awc::Client>,
-    sink: Option<WsSink>,
-    stream: Option<SpawnHandle>,
-    ping_timer: Option<SpawnHandle>,
-    retry_timer: Option<SpawnHandle>,
+    pub(super) batch: Vec<RelayMessage>,
+    pub(super) flush_timer: Option<SpawnHandle>,
+    pub(super) shared: Arc<RelayShared>,
+    pub(super) dedup: Dedup,
+    pub(super) keys: Option<Keys>,
+    pub(super) client: Option<awc::Client>,
+    pub(super) sink: Option<WsSink>,
+    pub(super) stream: Option<SpawnHandle>,
+    pub(super) ping_timer: Option<SpawnHandle>,
+    pub(super) retry_timer: Option<SpawnHandle>,
     /// Bumped for every new socket and on restart; stale callbacks compare and bail out.
-    pub(crate) generation: u64,
-    connecting: bool,
-    backoff: Backoff,
-    pub(crate) queue: VecDeque<Outgoing>,
-    pub(crate) subs: SubTable,
-    pub(crate) pending_ok: HashMap<EventId, PendingPublish>,
-    pub(crate) pending_counts: HashMap<crate::protocol::SubscriptionId, PendingCount>,
-    pub(crate) auth: AuthState,
+    pub(super) generation: u64,
+    pub(super) connecting: bool,
+    pub(super) backoff: Backoff,
+    pub(super) queue: VecDeque<Outgoing>,
+    pub(super) subs: SubTable,
+    pub(super) pending_ok: HashMap<EventId, PendingPublish>,
+    pub(super) pending_counts: HashMap<crate::protocol::SubscriptionId, PendingCount>,
+    pub(super) auth: AuthState,
     /// Numbers each `Publish` so its timeout resolves only its own caller.
-    pub(crate) next_token: u64,
-    close_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
-    info_attempted: bool,
-    pub(crate) max_message_length: Option<usize>,
-    pub(crate) removed: bool,
-    restarted: bool,
-    ever_connected: bool,
-    outage_reported: bool,
-    ping_sent: Option<Instant>,
-    last_rx: Instant,
-    last_resume: Instant,
-    reassembly: Option<Reassembly>,
-    since_ack: usize,
-}
-
-struct Reassembly {
-    text: bool,
-    buf: BytesMut,
+    pub(super) next_token: u64,
+    pub(super) close_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    pub(super) info_attempted: bool,
+    pub(super) max_message_length: Option<usize>,
+    pub(super) removed: bool,
+    pub(super) restarted: bool,
+    pub(super) ever_connected: bool,
+    pub(super) outage_reported: bool,
+    pub(super) ping_sent: Option<Instant>,
+    pub(super) last_rx: Instant,
+    pub(super) last_resume: Instant,
+    pub(super) reassembly: Option<Reassembly>,
+    pub(super) since_ack: usize,
 }
 
 impl RelayConnection {
@@ -220,7 +206,7 @@ impl RelayConnection {
         &self.shared.stats
     }
 
-    fn client(&mut self) -> awc::Client {
+    pub(super) fn client(&mut self) -> awc::Client {
         self.client
             .get_or_insert_with(|| CLIENT.with(awc::Client::clone))
             .clone()
@@ -232,7 +218,7 @@ impl RelayConnection {
 
     // ---- connecting ----------------------------------------------------------------------
 
-    fn connect(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
         if self.removed || self.connecting || self.is_connected() {
             return;
         }
@@ -288,7 +274,11 @@ impl RelayConnection {
         }));
     }
 
-    fn on_connected(&mut self, framed: Framed<BoxedSocket, Codec>, ctx: &mut Context<Self>) {
+    pub(super) fn on_connected(
+        &mut self,
+        framed: Framed<BoxedSocket, Codec>,
+        ctx: &mut Context<Self>,
+    ) {
         let generation = self.generation;
         let (sink, stream) = framed.split();
         let stream = stream
@@ -326,7 +316,7 @@ impl RelayConnection {
     }
 
     /// Honours what a NIP-11 document declares.
-    fn apply_information(&mut self, info: RelayInformation) {
+    pub(super) fn apply_information(&mut self, info: RelayInformation) {
         let limits = &info.limitation;
         self.subs.max_live = limits
             .max_subscriptions
@@ -348,7 +338,7 @@ impl RelayConnection {
         }
     }
 
-    fn on_connect_failed(&mut self, error: String, ctx: &mut Context<Self>) {
+    pub(super) fn on_connect_failed(&mut self, error: String, ctx: &mut Context<Self>) {
         log::warn!("{}: connect failed: {error}", self.url);
         self.stats().record_error(&error);
         if self.outage_reported {
@@ -368,7 +358,7 @@ impl RelayConnection {
 
     /// Picks the next backoff delay, records it, reports `Disconnected` if `reason` is given,
     /// and arms the timer. Returns the delay and the attempt it leads to.
-    fn schedule_retry(
+    pub(super) fn schedule_retry(
         &mut self,
         reason: Option<DisconnectReason>,
         ctx: &mut Context<Self>,
@@ -403,7 +393,7 @@ impl RelayConnection {
     }
 
     /// Tears down the current socket (if any) without reporting anything.
-    fn drop_socket(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn drop_socket(&mut self, ctx: &mut Context<Self>) {
         if let Some(handle) = self.stream.take() {
             ctx.cancel_future(handle);
         }
@@ -436,7 +426,7 @@ impl RelayConnection {
 
     /// What cannot survive the socket: fetches end for this relay, COUNTs fail, live REQs
     /// are no longer live (they are re-sent on reconnect).
-    fn end_socket_bound_requests(&mut self, end: FetchEnd) {
+    pub(super) fn end_socket_bound_requests(&mut self, end: FetchEnd) {
         self.subs.mark_all_down();
         for (_, sub) in self.subs.take_fetches() {
             if let SubTarget::Fetch(tx) = sub.target {
@@ -444,9 +434,9 @@ impl RelayConnection {
             }
         }
         let error = if end == FetchEnd::ShuttingDown {
-            super::requests::CountError::ShuttingDown
+            super::outcome::CountError::ShuttingDown
         } else {
-            super::requests::CountError::Disconnected
+            super::outcome::CountError::Disconnected
         };
         for (_, pending) in self.pending_counts.drain() {
             pending.fail(error.clone());
@@ -496,337 +486,6 @@ impl RelayConnection {
             ctx,
         );
     }
-
-    // ---- writing -------------------------------------------------------------------------
-
-    /// Writes one message now. False if there is no socket (or it refuses).
-    fn write_now(&mut self, out: &Outgoing) -> bool {
-        let Some(sink) = self.sink.as_mut() else {
-            return false;
-        };
-        if sink
-            .write(WsMessage::Text(out.json.as_str().into()))
-            .is_err()
-        {
-            return false;
-        }
-        let stats = &self.shared.stats;
-        RelayStats::add(&stats.frames_out, 1);
-        RelayStats::add(&stats.bytes_out, out.json.len() as u64);
-        if let Some(id) = out.publishes {
-            if let Some(pending) = self.pending_ok.get_mut(&id) {
-                pending.sent = true;
-            }
-        }
-        true
-    }
-
-    fn flush_queue(&mut self) {
-        while let Some(out) = self.queue.pop_front() {
-            if !self.write_now(&out) {
-                self.queue.push_front(out);
-                break;
-            }
-        }
-        self.stats().queued.store(self.queue.len() as u64, Relaxed);
-    }
-
-    /// Writes a message now if connected (and nothing is queued before it), otherwise
-    /// queues it. Errors: removed, over the relay's NIP-11 size limit, queue full.
-    pub(crate) fn enqueue_or_send(&mut self, message: &ClientMessage) -> Result<(), RelayError> {
-        if self.removed {
-            return Err(RelayError::Removed);
-        }
-        let json = message.as_json();
-        if let Some(max) = self.max_message_length {
-            if json.len() > max {
-                return Err(RelayError::TooLargeForRelay {
-                    size: json.len(),
-                    max,
-                });
-            }
-        }
-        let publishes = match message {
-            ClientMessage::Event(event) => Some(event.id),
-            _ => None,
-        };
-        let out = Outgoing { json, publishes };
-        if self.is_connected() && self.queue.is_empty() && self.write_now(&out) {
-            return Ok(());
-        }
-        if self.queue.len() >= self.options.queue_capacity {
-            return Err(RelayError::QueueFull {
-                capacity: self.options.queue_capacity,
-            });
-        }
-        self.queue.push_back(out);
-        self.stats().queued.store(self.queue.len() as u64, Relaxed);
-        Ok(())
-    }
-
-    /// Writes a control message (REQ, CLOSE, AUTH) if connected; these are never queued,
-    /// because subscriptions are re-sent on every connect anyway.
-    pub(crate) fn write_control(&mut self, message: &ClientMessage) -> bool {
-        let out = Outgoing {
-            json: message.as_json(),
-            publishes: None,
-        };
-        self.write_now(&out)
-    }
-
-    fn send_ping(&mut self, ctx: &mut Context<Self>) {
-        let Some(sink) = self.sink.as_mut() else {
-            return;
-        };
-        let sent = Instant::now();
-        if sink.write(WsMessage::Ping(Bytes::new())).is_err() {
-            return;
-        }
-        RelayStats::add(&self.shared.stats.frames_out, 1);
-        self.ping_sent = Some(sent);
-        let generation = self.generation;
-        let timeout = self.options.ping_timeout;
-        ctx.run_later(timeout, move |act, ctx| {
-            act.check_ping(generation, sent, ctx)
-        });
-    }
-
-    fn check_ping(&mut self, generation: u64, sent: Instant, ctx: &mut Context<Self>) {
-        if self.generation != generation || self.last_rx >= sent {
-            return;
-        }
-        if self.last_resume > sent {
-            // We were waiting for the user's actor, not reading: give the relay a fair chance.
-            let timeout = self.options.ping_timeout;
-            ctx.run_later(timeout, move |act, ctx| {
-                act.check_ping(generation, act.last_resume, ctx)
-            });
-            return;
-        }
-        log::warn!(
-            "{}: no answer to ping within {:?}",
-            self.url,
-            self.options.ping_timeout
-        );
-        self.stats().record_error("ping timeout");
-        self.connection_lost(DisconnectReason::PingTimeout, ctx);
-    }
-
-    // ---- reading -------------------------------------------------------------------------
-
-    fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
-        self.last_rx = Instant::now();
-        RelayStats::add(&self.shared.stats.frames_in, 1);
-        match frame {
-            Frame::Text(bytes) => self.on_text(bytes, ctx),
-            Frame::Binary(bytes) => self.on_binary(bytes.len(), ctx),
-            Frame::Continuation(item) => self.on_continuation(item, ctx),
-            Frame::Ping(payload) => {
-                if let Some(sink) = self.sink.as_mut() {
-                    let _ = sink.write(WsMessage::Pong(payload));
-                }
-            }
-            Frame::Pong(_) => {
-                if let Some(sent) = self.ping_sent.take() {
-                    let rtt = sent.elapsed().as_micros().max(1) as u64;
-                    self.shared.stats.ping_rtt_micros.store(rtt, Relaxed);
-                }
-            }
-            Frame::Close(reason) => {
-                if let Some(sink) = self.sink.as_mut() {
-                    let _ = sink.write(WsMessage::Close(reason.clone()));
-                }
-                let (code, text) = match reason {
-                    Some(r) => (Some(u16::from(r.code)), r.description.unwrap_or_default()),
-                    None => (None, String::new()),
-                };
-                self.connection_lost(DisconnectReason::ClosedByRelay { code, reason: text }, ctx);
-            }
-        }
-    }
-
-    fn on_binary(&mut self, len: usize, ctx: &mut Context<Self>) {
-        RelayStats::add(&self.shared.stats.bytes_in, len as u64);
-        self.report_error(RelayError::BinaryFrame { len }, ctx);
-    }
-
-    fn on_continuation(&mut self, item: Item, ctx: &mut Context<Self>) {
-        let (first, text, chunk, last) = match item {
-            Item::FirstText(b) => (true, true, b, false),
-            Item::FirstBinary(b) => (true, false, b, false),
-            Item::Continue(b) => (false, false, b, false),
-            Item::Last(b) => (false, false, b, true),
-        };
-        if first {
-            self.reassembly = Some(Reassembly {
-                text,
-                buf: BytesMut::new(),
-            });
-        }
-        let Some(partial) = self.reassembly.as_mut() else {
-            self.report_error(
-                RelayError::WebSocket("continuation frame without a first frame".into()),
-                ctx,
-            );
-            return;
-        };
-        let size = partial.buf.len() + chunk.len();
-        if size > self.options.max_message_size {
-            let max = self.options.max_message_size;
-            self.reassembly = None;
-            self.report_error(RelayError::MessageTooLarge { size, max }, ctx);
-            if let Some(sink) = self.sink.as_mut() {
-                let _ = sink.write(WsMessage::Close(Some(CloseCode::Size.into())));
-            }
-            self.connection_lost(
-                DisconnectReason::Error(format!("message over {max} bytes")),
-                ctx,
-            );
-            return;
-        }
-        partial.buf.extend_from_slice(&chunk);
-        if last {
-            if let Some(done) = self.reassembly.take() {
-                let bytes = done.buf.freeze();
-                if done.text {
-                    self.on_text(bytes, ctx);
-                } else {
-                    self.on_binary(bytes.len(), ctx);
-                }
-            }
-        }
-    }
-
-    fn on_text(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
-        RelayStats::add(&self.shared.stats.bytes_in, bytes.len() as u64);
-        match RelayFrame::from_slice(&bytes) {
-            Ok(frame) => self.on_relay_frame(frame, ctx),
-            Err(error) => {
-                let excerpt = excerpt(&bytes);
-                log::debug!("{}: unparseable frame: {error}: {excerpt}", self.url);
-                self.report_error(RelayError::InvalidFrame { error, excerpt }, ctx);
-            }
-        }
-    }
-
-    pub(crate) fn report_error(&mut self, error: RelayError, ctx: &mut Context<Self>) {
-        self.stats().record_error(&error.to_string());
-        self.deliver(MessageKind::Error(error), ctx);
-    }
-
-    // ---- delivering ----------------------------------------------------------------------
-
-    /// Hands one message to the user: every `delivery_window`-th message is sent with
-    /// `send` and the actor waits (socket unread) until the user has handled it.
-    ///
-    /// Across threads, messages go in batches: events collect until the batch holds
-    /// `delivery_window` messages or [`FLUSH_DELAY`] passes; any other message (EOSE, OK,
-    /// Disconnected, …) flushes at once, so only events ever wait.
-    pub(crate) fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
-        let message = RelayMessage {
-            relay: self.url.clone(),
-            kind,
-        };
-        if self.forwarder.is_some() {
-            let urgent = !matches!(message.kind, MessageKind::Event { .. });
-            self.batch.push(message);
-            self.since_ack += 1;
-            if urgent || self.batch.len() >= self.options.delivery_window {
-                self.flush_batch(ctx);
-            } else if self.flush_timer.is_none() {
-                self.flush_timer = Some(ctx.run_later(FLUSH_DELAY, |act, ctx| {
-                    act.flush_timer = None;
-                    act.flush_batch(ctx);
-                }));
-            }
-            return;
-        }
-        if self.recipients.is_empty() {
-            return;
-        }
-        self.since_ack += 1;
-        if self.since_ack < self.options.delivery_window {
-            let (last, rest) = match self.recipients.split_last() {
-                Some(split) => split,
-                None => return,
-            };
-            for r in rest {
-                r.do_send(message.clone());
-            }
-            last.do_send(message);
-            return;
-        }
-        self.since_ack = 0;
-        let window = self.options.delivery_window as u64;
-        self.shared.stats.in_flight.store(window, Relaxed);
-        let requests: Vec<_> = self
-            .recipients
-            .iter()
-            .map(|r| r.send(message.clone()))
-            .collect();
-        let wait = futures_util::future::join_all(requests);
-        ctx.wait(wait.into_actor(self).map(|results, act, _ctx| {
-            act.resume_after_wait();
-            let mut index = 0;
-            act.recipients.retain(|_| {
-                let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
-                index += 1;
-                alive
-            });
-        }));
-    }
-
-    /// Sends the collected batch to the forwarder; waits for it (socket unread) when a
-    /// whole window has gone out since the last wait.
-    fn flush_batch(&mut self, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.flush_timer.take() {
-            ctx.cancel_future(handle);
-        }
-        let Some(forwarder) = self.forwarder.clone() else {
-            return;
-        };
-        if self.batch.is_empty() {
-            return;
-        }
-        let batch = std::mem::replace(
-            &mut self.batch,
-            Vec::with_capacity(self.options.delivery_window.min(256)),
-        );
-        if self.since_ack < self.options.delivery_window {
-            forwarder.do_send(Batch(batch));
-            return;
-        }
-        self.shared
-            .stats
-            .in_flight
-            .store(self.since_ack as u64, Relaxed);
-        self.since_ack = 0;
-        ctx.wait(
-            forwarder
-                .send(Batch(batch))
-                .into_actor(self)
-                .map(|result, act, _ctx| {
-                    act.resume_after_wait();
-                    if result.is_err() {
-                        // The forwarder is gone (the pool stopped): nobody is listening.
-                        act.forwarder = None;
-                    }
-                }),
-        );
-    }
-
-    fn resume_after_wait(&mut self) {
-        self.last_resume = Instant::now();
-        self.shared.stats.in_flight.store(0, Relaxed);
-    }
-}
-
-/// The longest an event waits for its batch to fill before crossing threads anyway.
-const FLUSH_DELAY: Duration = Duration::from_millis(1);
-
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]);
-    text.into_owned()
 }
 
 /// GETs the relay's NIP-11 document; `None` on any failure (logged): the relay is then used
@@ -921,158 +580,6 @@ impl Supervised for RelayConnection {
         if !self.removed {
             self.outage_reported = true;
             self.shared.state.set(RelayState::Connecting { attempt: 0 });
-        }
-    }
-}
-
-impl StreamHandler<Inbound> for RelayConnection {
-    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
-        match item {
-            Inbound::Frame(generation, _) | Inbound::End(generation)
-                if generation != self.generation => {}
-            Inbound::Frame(_, Ok(frame)) => self.on_frame(frame, ctx),
-            Inbound::Frame(_, Err(error)) => {
-                let text = error.to_string();
-                self.stats().record_error(&text);
-                let close = if matches!(error, WsProtocolError::Overflow) {
-                    CloseCode::Size
-                } else {
-                    CloseCode::Protocol
-                };
-                if let Some(sink) = self.sink.as_mut() {
-                    let _ = sink.write(WsMessage::Close(Some(close.into())));
-                }
-                self.deliver(MessageKind::Error(RelayError::WebSocket(text.clone())), ctx);
-                self.connection_lost(DisconnectReason::Error(text), ctx);
-            }
-            Inbound::End(_) => self.connection_lost(DisconnectReason::ConnectionLost, ctx),
-        }
-    }
-
-    fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // The default stops the actor; the `End` item already reported the loss.
-    }
-}
-
-impl WriteHandler<WsProtocolError> for RelayConnection {
-    fn error(&mut self, err: WsProtocolError, ctx: &mut Context<Self>) -> Running {
-        log::warn!("{}: write failed: {err}", self.url);
-        self.stats().record_error(&err.to_string());
-        self.connection_lost(DisconnectReason::Error(err.to_string()), ctx);
-        Running::Continue
-    }
-
-    fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // The default stops the actor; a closed sink is handled by the read side. A shutdown
-        // waiting for its close frame to leave learns it here.
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-}
-
-// ---- messages ------------------------------------------------------------------------------
-
-/// Sends one client message to this relay now, or queues it until the relay is connected.
-/// Sent by the pool for `SendTo` and `Broadcast`. Replies `Err(QueueFull)` when the queue is
-/// at `queue_capacity`, `Err(Removed)` after removal.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), RelayError>")]
-pub(crate) struct Send(pub(crate) ClientMessage);
-
-impl Handler<Send> for RelayConnection {
-    type Result = Result<(), RelayError>;
-    fn handle(&mut self, msg: Send, _ctx: &mut Context<Self>) -> Self::Result {
-        self.enqueue_or_send(&msg.0)
-    }
-}
-
-/// Drop the socket (if any) and dial again now, with the backoff list started over.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct ReconnectNow;
-
-impl Handler<ReconnectNow> for RelayConnection {
-    type Result = ();
-    fn handle(&mut self, _: ReconnectNow, ctx: &mut Context<Self>) {
-        if self.removed {
-            return;
-        }
-        self.backoff.reset();
-        if let Some(handle) = self.retry_timer.take() {
-            ctx.cancel_future(handle);
-        }
-        if self.is_connected() {
-            if let Some(sink) = self.sink.as_mut() {
-                let _ = sink.write(WsMessage::Close(Some(CloseCode::Normal.into())));
-            }
-            self.generation += 1;
-            self.drop_socket(ctx);
-            self.outage_reported = true;
-            self.deliver(
-                MessageKind::Disconnected {
-                    reason: DisconnectReason::ReconnectRequested,
-                    next_retry: Some(Duration::ZERO),
-                },
-                ctx,
-            );
-        }
-        self.connecting = false;
-        self.generation += 1;
-        self.connect(ctx);
-    }
-}
-
-/// How long a shutdown waits for the close frame to be flushed.
-const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// End this connection for good: close frame, `Disconnected` with `reason`, no reconnect.
-/// Resolves once the close frame has been flushed to the socket (or after 2 s).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct CloseConnection(pub(crate) DisconnectReason);
-
-impl Handler<CloseConnection> for RelayConnection {
-    type Result = ResponseFuture<()>;
-    fn handle(&mut self, msg: CloseConnection, ctx: &mut Context<Self>) -> Self::Result {
-        let had_socket = self.is_connected();
-        self.shut_down(msg.0, ctx);
-        if !had_socket {
-            return Box::pin(async {});
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.close_waiters.push(tx);
-        Box::pin(async move {
-            let _ = actix::clock::timeout(CLOSE_FLUSH_TIMEOUT, rx).await;
-        })
-    }
-}
-
-/// Faults for tests of supervision: make the actor stop (the supervisor restarts it) or
-/// panic (the pool replaces it).
-#[cfg(feature = "testing")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ActorFault {
-    /// `ctx.stop()`: the supervisor restarts the actor in place.
-    Stop,
-    /// A panic inside a handler: the task dies and the pool starts a replacement.
-    Panic,
-}
-
-#[cfg(feature = "testing")]
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct InjectFault(pub(crate) ActorFault);
-
-#[cfg(feature = "testing")]
-impl Handler<InjectFault> for RelayConnection {
-    type Result = ();
-    #[allow(clippy::panic)]
-    fn handle(&mut self, msg: InjectFault, ctx: &mut Context<Self>) {
-        match msg.0 {
-            ActorFault::Stop => ctx.stop(),
-            ActorFault::Panic => panic!("{}: injected panic (testing)", self.url),
         }
     }
 }

@@ -4,33 +4,38 @@
 //! Users mostly meet this module through [`RelayMessage`] (what their actor receives),
 //! [`RelayOptions`] (per-relay settings) and [`RelayUrl`].
 
+mod auth;
 mod backoff;
+mod commands;
 mod connection;
 mod dedup;
 mod error;
 mod message;
 mod options;
+mod outcome;
 mod outlet;
 mod requests;
+mod socket;
 mod stats;
 mod status;
 mod subscriptions;
 mod url;
 
 #[cfg(feature = "testing")]
-pub use connection::ActorFault;
+pub use commands::ActorFault;
 #[cfg(feature = "testing")]
-pub(crate) use connection::InjectFault;
+pub(crate) use commands::InjectFault;
+pub(crate) use commands::{CloseConnection, ReconnectNow, Send};
 pub use connection::RelayConnection;
-pub(crate) use connection::{CloseConnection, ConnectionParts, ReconnectNow, RelayShared, Send};
+pub(crate) use connection::{ConnectionParts, RelayShared};
 pub(crate) use dedup::Dedup;
 pub use dedup::{DedupStats, Delivery, DEFAULT_DEDUP_CAPACITY};
 pub use error::RelayError;
 pub use message::{DisconnectReason, MessageKind, RelayMessage};
 pub use options::*;
+pub use outcome::{CountError, NotSentReason, PublishOutcome};
 pub(crate) use outlet::{Forwarder, Outlet};
 pub(crate) use requests::{CloseSub, CountQuery, OpenSub, PublishEvent};
-pub use requests::{CountError, NotSentReason, PublishOutcome};
 pub use stats::{RelayStats, RelayStatsSnapshot};
 pub use status::RelayState;
 pub use subscriptions::FetchEnd;

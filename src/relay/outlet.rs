@@ -6,10 +6,14 @@
 //! parsing it. Batches of up to `delivery_window` messages cross instead, and the forwarder
 //! hands them on one by one on its own thread, where a message is cheap.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::message::RelayMessage;
+use super::connection::RelayConnection;
+use super::message::{MessageKind, RelayMessage};
 
 /// A batch of messages from one relay, in order.
 #[derive(Debug, Message)]
@@ -78,4 +82,114 @@ pub(crate) enum Outlet {
     Direct(Vec<Recipient<RelayMessage>>),
     /// A forwarder on the user's arbiter, reached in batches.
     Batched(Recipient<Batch>),
+}
+
+/// The longest an event waits for its batch to fill before crossing threads anyway.
+const FLUSH_DELAY: Duration = Duration::from_millis(1);
+impl RelayConnection {
+    // ---- delivering ----------------------------------------------------------------------
+
+    /// Hands one message to the user: every `delivery_window`-th message is sent with
+    /// `send` and the actor waits (socket unread) until the user has handled it.
+    ///
+    /// Across threads, messages go in batches: events collect until the batch holds
+    /// `delivery_window` messages or [`FLUSH_DELAY`] passes; any other message (EOSE, OK,
+    /// Disconnected, …) flushes at once, so only events ever wait.
+    pub(crate) fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
+        let message = RelayMessage {
+            relay: self.url.clone(),
+            kind,
+        };
+        if self.forwarder.is_some() {
+            let urgent = !matches!(message.kind, MessageKind::Event { .. });
+            self.batch.push(message);
+            self.since_ack += 1;
+            if urgent || self.batch.len() >= self.options.delivery_window {
+                self.flush_batch(ctx);
+            } else if self.flush_timer.is_none() {
+                self.flush_timer = Some(ctx.run_later(FLUSH_DELAY, |act, ctx| {
+                    act.flush_timer = None;
+                    act.flush_batch(ctx);
+                }));
+            }
+            return;
+        }
+        if self.recipients.is_empty() {
+            return;
+        }
+        self.since_ack += 1;
+        if self.since_ack < self.options.delivery_window {
+            let (last, rest) = match self.recipients.split_last() {
+                Some(split) => split,
+                None => return,
+            };
+            for r in rest {
+                r.do_send(message.clone());
+            }
+            last.do_send(message);
+            return;
+        }
+        self.since_ack = 0;
+        let window = self.options.delivery_window as u64;
+        self.shared.stats.in_flight.store(window, Relaxed);
+        let requests: Vec<_> = self
+            .recipients
+            .iter()
+            .map(|r| r.send(message.clone()))
+            .collect();
+        let wait = futures_util::future::join_all(requests);
+        ctx.wait(wait.into_actor(self).map(|results, act, _ctx| {
+            act.resume_after_wait();
+            let mut index = 0;
+            act.recipients.retain(|_| {
+                let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
+                index += 1;
+                alive
+            });
+        }));
+    }
+
+    /// Sends the collected batch to the forwarder; waits for it (socket unread) when a
+    /// whole window has gone out since the last wait.
+    fn flush_batch(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.flush_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(forwarder) = self.forwarder.clone() else {
+            return;
+        };
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(self.options.delivery_window.min(256)),
+        );
+        if self.since_ack < self.options.delivery_window {
+            forwarder.do_send(Batch(batch));
+            return;
+        }
+        self.shared
+            .stats
+            .in_flight
+            .store(self.since_ack as u64, Relaxed);
+        self.since_ack = 0;
+        ctx.wait(
+            forwarder
+                .send(Batch(batch))
+                .into_actor(self)
+                .map(|result, act, _ctx| {
+                    act.resume_after_wait();
+                    if result.is_err() {
+                        // The forwarder is gone (the pool stopped): nobody is listening.
+                        act.forwarder = None;
+                    }
+                }),
+        );
+    }
+
+    fn resume_after_wait(&mut self) {
+        self.last_resume = Instant::now();
+        self.shared.stats.in_flight.store(0, Relaxed);
+    }
 }

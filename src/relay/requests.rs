@@ -11,11 +11,11 @@ use tokio::sync::oneshot;
 use super::connection::RelayConnection;
 use super::error::RelayError;
 use super::message::MessageKind;
-use super::options::AuthPolicy;
+use super::outcome::{CountError, NotSentReason, PublishOutcome};
 use super::stats::RelayStats;
 use super::subscriptions::{ConnSub, FetchEnd, FetchItem, SubTarget};
 use crate::protocol::{
-    nip42, ClientMessage, CountResult, Event, EventId, Filter, Reason, RelayFrame, SubscriptionId,
+    ClientMessage, CountResult, Event, EventId, Filter, Reason, RelayFrame, SubscriptionId,
 };
 
 /// Delays before re-sending a REQ the relay closed with `rate-limited:`; after the last,
@@ -26,86 +26,10 @@ const RATE_LIMIT_RETRIES: [Duration; 3] = [
     Duration::from_secs(15),
 ];
 
-/// The outcome of publishing one event to one relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PublishOutcome {
-    /// `OK true` (including `duplicate:`: the relay has it).
-    Accepted {
-        /// The relay's message (often empty).
-        message: String,
-    },
-    /// `OK false`, with the prefix parsed.
-    Rejected {
-        /// The prefix: blocked, rate-limited, invalid, auth-required, …
-        reason: Reason,
-        /// The whole message.
-        message: String,
-    },
-    /// Sent, but no `OK` came before the timeout.
-    NoAnswer,
-    /// Never sent.
-    NotSent(NotSentReason),
-    /// The pool shut down (or its System stopped) before an answer came.
-    ShuttingDown {
-        /// Whether the event had been written to the relay.
-        sent: bool,
-    },
-}
-
-impl PublishOutcome {
-    /// Whether the relay accepted the event.
-    pub fn is_accepted(&self) -> bool {
-        matches!(self, PublishOutcome::Accepted { .. })
-    }
-}
-
-/// Why an event was never sent to a relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotSentReason {
-    /// The relay did not connect before the timeout (the event was withdrawn from its queue).
-    NotConnected,
-    /// The relay's outbound queue was full.
-    QueueFull,
-    /// The event is larger than the relay's NIP-11 `max_message_length`.
-    TooLarge,
-    /// The relay is write-disabled in its options.
-    WriteDisabled,
-    /// The relay is not in the pool.
-    NotInPool,
-    /// The relay was removed, or the pool shut down.
-    Removed,
-}
-
-/// Why a COUNT got no number from a relay.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CountError {
-    /// The relay answered `CLOSED` (for example `unsupported:`).
-    #[error("closed by relay: {0}")]
-    Closed(String),
-    /// The connection was lost before the answer.
-    #[error("disconnected")]
-    Disconnected,
-    /// No answer before the timeout.
-    #[error("timed out")]
-    Timeout,
-    /// Could not be sent.
-    #[error("not sent: {0}")]
-    NotSent(RelayError),
-    /// The relay is not in the pool.
-    #[error("relay not in the pool")]
-    NotInPool,
-    /// The pool shut down before an answer came.
-    #[error("shutting down")]
-    ShuttingDown,
-}
-
 /// A publish waiting for its `OK`.
 #[derive(Debug)]
 pub(crate) struct PendingPublish {
-    event: Box<Event>,
+    pub(super) event: Box<Event>,
     /// Each waiting `Publish`, with the token its own timeout timer carries.
     responders: Vec<(u64, oneshot::Sender<PublishOutcome>)>,
     /// Written to a socket (so a timeout means "no answer", not "never sent").
@@ -131,24 +55,7 @@ impl PendingCount {
     }
 }
 
-/// NIP-42 state of the current socket.
-#[derive(Debug, Default)]
-pub(crate) struct AuthState {
-    challenge: Option<String>,
-    /// The id of our AUTH event while its OK is awaited.
-    sent: Option<EventId>,
-    authenticated: bool,
-    /// Subscriptions refused with `auth-required:`, with the relay's message.
-    waiting_subs: Vec<(SubscriptionId, String)>,
-    /// Publishes refused with `auth-required:`.
-    waiting_events: Vec<EventId>,
-}
-
 impl RelayConnection {
-    fn can_auth(&self) -> bool {
-        self.keys.is_some() && self.options.auth != AuthPolicy::Never
-    }
-
     // ---- frames from the relay -----------------------------------------------------------
 
     pub(crate) fn on_relay_frame(&mut self, frame: RelayFrame, ctx: &mut Context<Self>) {
@@ -385,94 +292,6 @@ impl RelayConnection {
         );
     }
 
-    // ---- NIP-42 --------------------------------------------------------------------------
-
-    fn on_challenge(&mut self, challenge: String, ctx: &mut Context<Self>) {
-        self.auth.challenge = Some(challenge.clone());
-        self.auth.authenticated = false;
-        self.deliver(MessageKind::Auth { challenge }, ctx);
-        let required = self
-            .shared
-            .info
-            .lock()
-            .ok()
-            .and_then(|i| i.as_ref().and_then(|i| i.limitation.auth_required))
-            .unwrap_or(false);
-        let eager = self.options.auth == AuthPolicy::Eager
-            || (required && self.options.auth == AuthPolicy::Lazy);
-        let waiting = !self.auth.waiting_subs.is_empty() || !self.auth.waiting_events.is_empty();
-        if self.can_auth() && (eager || waiting) {
-            self.send_auth();
-        }
-    }
-
-    fn ensure_auth(&mut self, ctx: &mut Context<Self>) {
-        if self.auth.authenticated {
-            // Authenticated already, and still refused: retry once anyway, the answer decides.
-            self.on_auth_answer(true, ctx);
-        } else if self.auth.sent.is_none() && self.auth.challenge.is_some() {
-            self.send_auth();
-        }
-        // Otherwise: our AUTH is in flight, or the challenge has not come yet; both lead
-        // back here through `on_auth_answer` / `on_challenge`.
-    }
-
-    fn send_auth(&mut self) {
-        let (Some(keys), Some(challenge)) = (self.keys.as_ref(), self.auth.challenge.as_ref())
-        else {
-            return;
-        };
-        let event = nip42::auth_event(keys, self.url.as_str(), challenge);
-        self.auth.sent = Some(event.id);
-        log::debug!("{}: answering AUTH challenge", self.url);
-        self.write_control(&ClientMessage::Auth(Box::new(event)));
-    }
-
-    fn on_auth_answer(&mut self, accepted: bool, ctx: &mut Context<Self>) {
-        self.auth.sent = None;
-        self.auth.authenticated = accepted;
-        let subs = std::mem::take(&mut self.auth.waiting_subs);
-        let events = std::mem::take(&mut self.auth.waiting_events);
-        if accepted {
-            log::info!("{}: authenticated", self.url);
-            self.send_pending_reqs();
-            for id in events {
-                if let Some(pending) = self.pending_ok.get(&id) {
-                    let message = ClientMessage::Event(pending.event.clone());
-                    if let Err(e) = self.enqueue_or_send(&message) {
-                        self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
-                    }
-                }
-            }
-            return;
-        }
-        log::warn!("{}: authentication refused", self.url);
-        for (id, message) in subs {
-            let removed = self.subs.remove(&id);
-            match removed.map(|s| s.target) {
-                Some(SubTarget::Fetch(tx)) => {
-                    let _ = tx.send(FetchItem::Done(self.url.clone(), FetchEnd::Closed(message)));
-                }
-                _ => self.deliver(
-                    MessageKind::Closed {
-                        subscription_id: id,
-                        message,
-                    },
-                    ctx,
-                ),
-            }
-        }
-        for id in events {
-            self.resolve_publish(
-                &id,
-                PublishOutcome::Rejected {
-                    reason: Reason::AuthRequired,
-                    message: "auth-required: authentication was refused".into(),
-                },
-            );
-        }
-    }
-
     // ---- subscriptions -------------------------------------------------------------------
 
     /// Sends REQs for every subscription not live on this socket, within the relay's
@@ -513,7 +332,7 @@ impl RelayConnection {
         Some(sub)
     }
 
-    fn resolve_publish(&mut self, id: &EventId, outcome: PublishOutcome) {
+    pub(super) fn resolve_publish(&mut self, id: &EventId, outcome: PublishOutcome) {
         if let Some(pending) = self.pending_ok.remove(id) {
             pending.resolve(outcome);
         }
@@ -559,7 +378,7 @@ impl RelayConnection {
     }
 }
 
-fn not_sent_reason(error: &RelayError) -> NotSentReason {
+pub(super) fn not_sent_reason(error: &RelayError) -> NotSentReason {
     match error {
         RelayError::QueueFull { .. } => NotSentReason::QueueFull,
         RelayError::TooLargeForRelay { .. } => NotSentReason::TooLarge,
