@@ -172,7 +172,7 @@ mod tests {
         ));
         assert!(RelayUrl::parse("").is_err());
         assert!(RelayUrl::parse("wss://").is_err());
-        assert!(RelayUrl::parse("ws:///path").is_err());
+        assert!(RelayUrl::parse("ws://exa mple.com").is_err());
     }
 
     #[test]
