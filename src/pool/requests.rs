@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::actor::{RelayHandle, RelayPool};
 use super::error::PoolError;
-use crate::protocol::{CountResult, Event, Filter, SubscriptionId};
+use crate::protocol::{CountResult, Event, EventId, Filter, SubscriptionId};
 use crate::relay::{
     CloseSub, CountError, CountQuery, FetchEnd, FetchItem, NotSentReason, OpenSub, PublishEvent,
     PublishOutcome, RelayUrl, SubTarget,
@@ -214,9 +214,11 @@ impl Publish {
 }
 
 /// The reply to [`Publish`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PublishResult {
+    /// The published event's id.
+    pub event_id: EventId,
     /// Each relay's outcome.
     pub relays: BTreeMap<RelayUrl, PublishOutcome>,
 }
@@ -231,7 +233,10 @@ impl PublishResult {
 impl Handler<Publish> for RelayPool {
     type Result = ResponseFuture<PublishResult>;
     fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut result = PublishResult::default();
+        let mut result = PublishResult {
+            event_id: msg.event.id,
+            relays: BTreeMap::new(),
+        };
         let mut requests = Vec::new();
         let event = Box::new(msg.event);
         let targets: Vec<RelayUrl> = match &msg.relays {

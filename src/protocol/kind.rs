@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// assert!(Kind::METADATA.is_replaceable());
 /// assert!(Kind::new(20001).is_ephemeral());
 /// assert!(Kind::new(30023).is_addressable());
+/// assert_eq!(format!("{:>5}|", Kind::TEXT_NOTE), "    1|");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -103,8 +104,9 @@ impl From<Kind> for u16 {
 }
 
 impl fmt::Display for Kind {
+    /// The number, honouring width and alignment (`{:>5}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
