@@ -642,3 +642,64 @@ async fn dropping_the_pool_closes_its_connections() {
         .await
         .expect("socket closed");
 }
+
+async fn recipients_can_be_added_and_removed_at_runtime(arbiters: Option<usize>) {
+    use actix_nostr::pool::{AddRecipient, RemoveRecipient};
+    let relay = TestRelay::start().await.expect("relay starts");
+    let (first, mut first_inbox) = recorder();
+    let mut builder = RelayPool::builder()
+        .recipient(first.clone())
+        .default_options(fast_options())
+        .relay(relay.url());
+    if let Some(n) = arbiters {
+        builder = builder.arbiters(n);
+    }
+    let pool = builder.start().expect("pool starts");
+    first_inbox.connected(&relay.url()).await;
+
+    let (second, mut second_inbox) = recorder();
+    assert!(pool
+        .send(AddRecipient(second.clone()))
+        .await
+        .expect("alive"));
+    assert!(
+        !pool.send(AddRecipient(second)).await.expect("alive"),
+        "added once"
+    );
+    relay.send_raw_text(r#"["NOTICE","to both"]"#);
+    for inbox in [&mut first_inbox, &mut second_inbox] {
+        inbox
+            .expect(
+                "the notice",
+                |m| matches!(&m.kind, MessageKind::Notice(t) if t == "to both"),
+            )
+            .await;
+    }
+
+    assert!(pool.send(RemoveRecipient(first)).await.expect("alive"));
+    relay.send_raw_text(r#"["NOTICE","second only"]"#);
+    second_inbox
+        .expect(
+            "the notice",
+            |m| matches!(&m.kind, MessageKind::Notice(t) if t == "second only"),
+        )
+        .await;
+    let leaked = first_inbox
+        .expect_within(
+            "nothing",
+            Duration::from_millis(300),
+            |m| matches!(&m.kind, MessageKind::Notice(t) if t == "second only"),
+        )
+        .await;
+    assert!(leaked.is_none(), "a removed recipient still got messages");
+}
+
+#[actix::test]
+async fn recipients_can_be_added_and_removed_at_runtime_across_threads() {
+    recipients_can_be_added_and_removed_at_runtime(None).await;
+}
+
+#[actix::test]
+async fn recipients_can_be_added_and_removed_at_runtime_on_one_thread() {
+    recipients_can_be_added_and_removed_at_runtime(Some(0)).await;
+}

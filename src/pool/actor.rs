@@ -12,7 +12,7 @@ use crate::protocol::{Keys, SubscriptionId};
 use crate::relay::{
     CloseConnection, ConnectionParts, Dedup, DedupStats, Delivery, DisconnectReason, Forwarder,
     MessageKind, OpenSub, Outlet, RelayConnection, RelayError, RelayMessage, RelayOptions,
-    RelayShared, RelayUrl, SubTarget, DEFAULT_DEDUP_CAPACITY,
+    RelayShared, RelayUrl, SetRecipients, SubTarget, DEFAULT_DEDUP_CAPACITY,
 };
 
 /// How often the pool checks that every connection actor is still alive. A connection that
@@ -74,6 +74,7 @@ pub struct RelayPool {
     /// How connections reach the recipients: directly on this arbiter, or through a
     /// forwarder here when they run on other arbiters.
     outlet: Outlet,
+    forwarder: Option<Addr<Forwarder>>,
     pub(crate) shutting_down: bool,
 }
 
@@ -147,6 +148,21 @@ impl RelayPool {
                     target: SubTarget::User,
                     close_on_eose: sub.close_on_eose,
                 });
+            }
+        }
+    }
+
+    /// Hands the current recipients to whoever delivers: the forwarder, or each
+    /// connection that delivers directly.
+    pub(crate) fn recipients_changed(&mut self) {
+        let list = self.recipients.clone();
+        match &self.forwarder {
+            Some(f) => f.do_send(SetRecipients(list)),
+            None => {
+                self.outlet = Outlet::Direct(list.clone());
+                for h in self.relays.values() {
+                    h.addr.do_send(SetRecipients(list.clone()));
+                }
             }
         }
     }
@@ -338,14 +354,16 @@ impl RelayPoolBuilder {
         for (url, options) in self.relays {
             initial.push((RelayUrl::parse(&url)?, options));
         }
-        let outlet = if self.arbiters == 0 {
-            Outlet::Direct(self.recipients.clone())
-        } else {
-            Outlet::Batched(Forwarder::new(self.recipients.clone()).start().recipient())
+        let forwarder =
+            (self.arbiters > 0).then(|| Forwarder::new(self.recipients.clone()).start());
+        let outlet = match &forwarder {
+            Some(f) => Outlet::Batched(f.clone().recipient()),
+            None => Outlet::Direct(self.recipients.clone()),
         };
         let mut pool = RelayPool {
             relays: BTreeMap::new(),
             outlet,
+            forwarder,
             recipients: self.recipients,
             default_options: self.default_options,
             keys: self.keys,

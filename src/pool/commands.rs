@@ -304,6 +304,46 @@ impl Handler<Stats> for RelayPool {
     }
 }
 
+// ---- AddRecipient / RemoveRecipient -------------------------------------------------------
+
+/// Adds an actor that receives every [`RelayMessage`](crate::relay::RelayMessage) from now
+/// on (for example a WebSocket session that opened after the pool started). Replies `false`
+/// if it was already a recipient.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "bool")]
+pub struct AddRecipient(pub Recipient<crate::relay::RelayMessage>);
+
+impl Handler<AddRecipient> for RelayPool {
+    type Result = bool;
+    fn handle(&mut self, msg: AddRecipient, _ctx: &mut Context<Self>) -> bool {
+        if self.recipients.contains(&msg.0) {
+            return false;
+        }
+        self.recipients.push(msg.0);
+        self.recipients_changed();
+        true
+    }
+}
+
+/// Stops sending messages to a recipient. Replies `false` if it was not one. (A recipient
+/// whose actor has stopped is dropped by itself.)
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "bool")]
+pub struct RemoveRecipient(pub Recipient<crate::relay::RelayMessage>);
+
+impl Handler<RemoveRecipient> for RelayPool {
+    type Result = bool;
+    fn handle(&mut self, msg: RemoveRecipient, _ctx: &mut Context<Self>) -> bool {
+        let before = self.recipients.len();
+        self.recipients.retain(|r| r != &msg.0);
+        if self.recipients.len() == before {
+            return false;
+        }
+        self.recipients_changed();
+        true
+    }
+}
+
 // ---- Shutdown ------------------------------------------------------------------------------
 
 /// Shuts the pool down: every connection sends a close frame and reports `Disconnected`

@@ -9,6 +9,7 @@
 //! | [`Broadcast`] | the outcome per relay |
 //! | [`Reconnect`] | `()` or [`PoolError::UnknownRelay`] |
 //! | [`Stats`] | [`PoolStats`]: per relay and totals |
+//! | [`AddRecipient`], [`RemoveRecipient`] | whether the list changed |
 //! | [`Shutdown`] | `()` once every close frame is flushed |
 //! | [`Subscribe`] | the [`SubscriptionId`](crate::protocol::SubscriptionId) |
 //! | [`Unsubscribe`] | `()` or [`PoolError::UnknownSubscription`] |

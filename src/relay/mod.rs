@@ -34,7 +34,7 @@ pub use error::RelayError;
 pub use message::{DisconnectReason, MessageKind, RelayMessage};
 pub use options::*;
 pub use outcome::{CountError, NotSentReason, PublishOutcome};
-pub(crate) use outlet::{Forwarder, Outlet};
+pub(crate) use outlet::{Forwarder, Outlet, SetRecipients};
 pub(crate) use requests::{CloseSub, CountQuery, OpenSub, PublishEvent};
 pub use stats::{RelayStats, RelayStatsSnapshot};
 pub use status::RelayState;

@@ -75,6 +75,29 @@ impl Handler<Batch> for Forwarder {
     }
 }
 
+/// Replaces the list of recipients (the pool's `AddRecipient` / `RemoveRecipient`).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct SetRecipients(pub(crate) Vec<Recipient<RelayMessage>>);
+
+impl Handler<SetRecipients> for Forwarder {
+    type Result = ();
+    fn handle(&mut self, msg: SetRecipients, _ctx: &mut Context<Self>) {
+        self.recipients = msg.0;
+    }
+}
+
+impl Handler<SetRecipients> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, msg: SetRecipients, _ctx: &mut Context<Self>) {
+        // Only a connection that delivers directly holds recipients; one that goes through
+        // the forwarder is unaffected (the pool updates the forwarder).
+        if self.forwarder.is_none() {
+            self.recipients = msg.0;
+        }
+    }
+}
+
 /// A connection's way to the user.
 #[derive(Clone)]
 pub(crate) enum Outlet {
