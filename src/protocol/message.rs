@@ -245,10 +245,23 @@ impl<'de, T: ParseSeq> Deserialize<'de> for Parsed<T> {
     }
 }
 
-fn parse_json<T: ParseSeq>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice::<Parsed<T>>(bytes)
+fn parse_str<T: ParseSeq>(json: &str) -> Result<T> {
+    serde_json::from_str::<Parsed<T>>(json)
         .map_err(Error::from_json)?
         .0
+}
+
+fn parse_slice<T: ParseSeq>(bytes: &[u8]) -> Result<T> {
+    // The whole frame must be UTF-8 (RFC 6455 text frames, RFC 8259 JSON). Checking it here
+    // also covers the parts serde_json skips without looking (extra trailing elements, the
+    // payload of an unknown message type, unknown keys), and is faster: reading bytes,
+    // serde_json checks every string on its own, while one check of the whole frame (fast
+    // on mostly-ASCII JSON) and then reading it as text parses real EVENT frames about 8 %
+    // faster (benches/protocol.rs).
+    match std::str::from_utf8(bytes) {
+        Ok(json) => parse_str(json),
+        Err(e) => Err(Error::Json(format!("not UTF-8: {e}"))),
+    }
 }
 
 impl ParseSeq for ClientMessage {
@@ -353,12 +366,12 @@ impl ParseSeq for RelayFrame {
 impl ClientMessage {
     /// Parses a client message from JSON text.
     pub fn from_json(json: &str) -> Result<Self> {
-        parse_json(json.as_bytes())
+        parse_str(json)
     }
 
     /// Parses a client message from the bytes of a text frame.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        parse_json(bytes)
+        parse_slice(bytes)
     }
 
     /// `["REQ", id, filters...]`.
@@ -394,12 +407,12 @@ impl ClientMessage {
 impl RelayFrame {
     /// Parses a relay message from JSON text.
     pub fn from_json(json: &str) -> Result<Self> {
-        parse_json(json.as_bytes())
+        parse_str(json)
     }
 
     /// Parses a relay message from the bytes of a text frame.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        parse_json(bytes)
+        parse_slice(bytes)
     }
 
     /// The message as compact JSON.

@@ -74,6 +74,18 @@ pub fn check_auth_event(
     Ok(())
 }
 
+/// The relay URL as compared: surrounding whitespace and one trailing `/` removed, the
+/// scheme and host (everything before the path) in ASCII lowercase. The path and query keep
+/// their case: they are case-sensitive (RFC 3986), and one host may serve several relays.
 fn normalise(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_ascii_lowercase()
+    let url = url.trim();
+    let url = url.strip_suffix('/').unwrap_or(url);
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| host_start + i);
+    let (scheme_and_host, rest) = url.split_at(host_end);
+    let mut out = scheme_and_host.to_ascii_lowercase();
+    out.push_str(rest);
+    out
 }
