@@ -90,26 +90,32 @@ thread_local! {
     static ID_BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
 
     /// Public keys already lifted onto the curve, one slot per value of the key's first
-    /// byte (see [`curve_point`]).
-    static CURVE_POINTS: RefCell<[Option<(PublicKey, XOnlyPublicKey)>; CURVE_POINT_SLOTS]> =
-        const { RefCell::new([None; CURVE_POINT_SLOTS]) };
+    /// ten bits (see [`curve_point`]).
+    /// Allocated on first use, so threads that never verify pay nothing.
+    static CURVE_POINTS: RefCell<Vec<Option<(PublicKey, XOnlyPublicKey)>>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-/// Slots of the per-thread cache of lifted public keys: about 24 KiB per thread. With 256
-/// slots, 49 % of the events of the real-event corpus, read once in file order, find their
-/// author's key there; more slots gain little (1,024: 54 %).
-const CURVE_POINT_SLOTS: usize = 256;
+/// Slots of the per-thread cache of lifted public keys: about 96 KiB per thread. The real
+/// event corpus, read once in file order, finds its author's key there for 54 % of events
+/// (256 slots: 49 %); a stream from 64 authors, as in benches/pool.rs, missed 23 % of the
+/// time with 256 direct-mapped slots because colliding authors evicted each other.
+const CURVE_POINT_SLOTS: usize = 1024;
 
 /// The curve point of an x-only public key, [`Error::InvalidSignature`] if there is none.
 ///
 /// Lifting x onto the curve takes a square root: about a tenth of a BIP-340 verification
 /// (benches/protocol.rs, step (e) against (d)). A stream carries many events per author, so
-/// the last key seen for each value of the first byte is kept per thread. Keys are random,
+/// the last key seen for each value of the first ten bits is kept per thread. Keys are random,
 /// so the first byte spreads them evenly; a key chosen to collide costs only the lift.
 fn curve_point(pubkey: &PublicKey) -> Result<XOnlyPublicKey> {
-    let slot = usize::from(pubkey.as_bytes()[0]) % CURVE_POINT_SLOTS;
+    let bytes = pubkey.as_bytes();
+    let slot = (usize::from(bytes[0]) | usize::from(bytes[1]) << 8) % CURVE_POINT_SLOTS;
     CURVE_POINTS.with(|cache| {
         let mut cache = cache.borrow_mut();
+        if cache.is_empty() {
+            cache.resize(CURVE_POINT_SLOTS, None);
+        }
         if let Some((cached, point)) = &cache[slot] {
             if cached == pubkey {
                 return Ok(*point);

@@ -1,6 +1,8 @@
 //! NIP-42 on one connection: answering challenges by policy, and retrying once what a
 //! relay refused with `auth-required:`.
 
+use std::time::{Duration, Instant};
+
 use actix::prelude::*;
 
 use super::connection::RelayConnection;
@@ -10,6 +12,11 @@ use super::outcome::PublishOutcome;
 use super::requests::not_sent_reason;
 use super::subscriptions::{FetchEnd, FetchItem, SubTarget};
 use crate::protocol::{nip42, ClientMessage, EventId, Reason, SubscriptionId};
+
+/// The shortest time between two answers to challenges on one socket. A relay that sends
+/// challenges in a loop gets at most one signed answer per second, to its latest challenge
+/// (signing costs CPU, and each answer is a frame it can use to keep the loop going).
+const AUTH_ANSWER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// NIP-42 state of the current socket.
 #[derive(Debug, Default)]
@@ -22,6 +29,10 @@ pub(crate) struct AuthState {
     pub(super) waiting_subs: Vec<(SubscriptionId, String)>,
     /// Publishes refused with `auth-required:`.
     pub(super) waiting_events: Vec<EventId>,
+    /// When our last answer was written, and to which challenge.
+    answered: Option<(Instant, String)>,
+    /// An answer to the latest challenge is scheduled (the interval had not passed).
+    answer_scheduled: bool,
 }
 
 impl RelayConnection {
@@ -46,7 +57,30 @@ impl RelayConnection {
             || (required && self.options.auth == AuthPolicy::Lazy);
         let waiting = !self.auth.waiting_subs.is_empty() || !self.auth.waiting_events.is_empty();
         if self.can_auth() && (eager || waiting) {
-            self.send_auth();
+            self.answer_challenge(ctx);
+        }
+    }
+
+    /// Answers the latest challenge now, or once [`AUTH_ANSWER_INTERVAL`] has passed since
+    /// the last answer; a challenge already answered is not answered again.
+    fn answer_challenge(&mut self, ctx: &mut Context<Self>) {
+        if self.auth.answer_scheduled {
+            return;
+        }
+        let now = Instant::now();
+        match &self.auth.answered {
+            Some((_, c)) if Some(c) == self.auth.challenge.as_ref() => {}
+            Some((at, _)) if now < *at + AUTH_ANSWER_INTERVAL => {
+                self.auth.answer_scheduled = true;
+                let generation = self.generation;
+                ctx.run_later(*at + AUTH_ANSWER_INTERVAL - now, move |act, _| {
+                    if act.generation == generation {
+                        act.auth.answer_scheduled = false;
+                        act.send_auth();
+                    }
+                });
+            }
+            _ => self.send_auth(),
         }
     }
 
@@ -68,6 +102,8 @@ impl RelayConnection {
         };
         let event = nip42::auth_event(keys, self.url.as_str(), challenge);
         self.auth.sent = Some(event.id);
+        self.auth.answered = Some((Instant::now(), challenge.clone()));
+        self.recently_sent.insert(&event.id);
         log::debug!("{}: answering AUTH challenge", self.url);
         self.write_control(&ClientMessage::Auth(Box::new(event)));
     }

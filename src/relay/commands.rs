@@ -47,6 +47,8 @@ impl Handler<ReconnectNow> for RelayConnection {
             }
             self.generation += 1;
             self.drop_socket(ctx);
+            // As for any lost socket: the REQs must go out again on the new one.
+            self.end_socket_bound_requests(super::subscriptions::FetchEnd::Disconnected);
             self.outage_reported = true;
             self.deliver(
                 MessageKind::Disconnected {

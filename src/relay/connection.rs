@@ -10,11 +10,13 @@ use actix::prelude::*;
 use actix_codec::Framed;
 use awc::ws::{CloseCode, CloseReason, Codec, Message as WsMessage};
 use awc::BoxedSocket;
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::StreamExt;
 
 use super::auth::AuthState;
 use super::backoff::Backoff;
-use super::dedup::Dedup;
+use super::closing_sink::ClosingSink;
+use super::deadlines::Deadlines;
+use super::dedup::{Dedup, RecentIds, RECENTLY_SENT};
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
@@ -28,7 +30,7 @@ use super::url::RelayUrl;
 use crate::protocol::nip11::RelayInformation;
 use crate::protocol::{EventId, Keys};
 
-type WsSink = SinkWrite<WsMessage, SplitSink<Framed<BoxedSocket, Codec>, WsMessage>>;
+type WsSink = SinkWrite<WsMessage, ClosingSink>;
 
 /// State shared between a connection actor and the pool: counters and lifecycle state.
 /// Lives across supervisor restarts and actor replacement.
@@ -109,12 +111,16 @@ pub struct RelayConnection {
     pub(super) forwarder: Option<Recipient<Batch>>,
     /// Messages waiting to cross to the forwarder.
     pub(super) batch: Vec<RelayMessage>,
+    /// The ack of the last window handed to the forwarder, not yet waited for.
+    pub(super) unacked: Option<tokio::sync::oneshot::Receiver<()>>,
     pub(super) flush_timer: Option<SpawnHandle>,
     pub(super) shared: Arc<RelayShared>,
     pub(super) dedup: Dedup,
     pub(super) keys: Option<Keys>,
     pub(super) client: Option<awc::Client>,
     pub(super) sink: Option<WsSink>,
+    /// The same write half, for a close frame from `Drop` (System or arbiter stopped).
+    pub(super) close_on_drop: Option<ClosingSink>,
     pub(super) stream: Option<SpawnHandle>,
     pub(super) ping_timer: Option<SpawnHandle>,
     pub(super) retry_timer: Option<SpawnHandle>,
@@ -127,6 +133,11 @@ pub struct RelayConnection {
     pub(super) pending_ok: HashMap<EventId, PendingPublish>,
     pub(super) pending_counts: HashMap<crate::protocol::SubscriptionId, PendingCount>,
     pub(super) auth: AuthState,
+    /// Timeouts of publishes and counts, behind one timer.
+    pub(super) deadlines: Deadlines,
+    pub(super) deadline_timer: Option<SpawnHandle>,
+    /// Events written lately, to tell an `OK` for them from an unsolicited one.
+    pub(super) recently_sent: RecentIds,
     /// Numbers each `Publish` so its timeout resolves only its own caller.
     pub(super) next_token: u64,
     pub(super) close_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -169,12 +180,14 @@ impl RelayConnection {
             recipients,
             forwarder,
             batch: Vec::new(),
+            unacked: None,
             flush_timer: None,
             shared,
             dedup,
             keys,
             client: None,
             sink: None,
+            close_on_drop: None,
             stream: None,
             ping_timer: None,
             retry_timer: None,
@@ -186,6 +199,9 @@ impl RelayConnection {
             pending_ok: HashMap::new(),
             pending_counts: HashMap::new(),
             auth: AuthState::default(),
+            deadlines: Deadlines::default(),
+            deadline_timer: None,
+            recently_sent: RecentIds::new(RECENTLY_SENT),
             next_token: 0,
             close_waiters: Vec::new(),
             info_attempted: false,
@@ -287,6 +303,8 @@ impl RelayConnection {
                 Inbound::End(generation)
             }));
         self.stream = Some(ctx.add_stream(stream));
+        let sink = ClosingSink::new(sink);
+        self.close_on_drop = Some(sink.clone());
         self.sink = Some(SinkWrite::new(sink, ctx));
         let now = Instant::now();
         self.last_rx = now;
@@ -403,6 +421,7 @@ impl RelayConnection {
         if let Some(mut sink) = self.sink.take() {
             sink.close();
         }
+        self.close_on_drop = None;
         self.reassembly = None;
         self.ping_sent = None;
         if let Ok(mut since) = self.stats().connected_since.lock() {
@@ -425,7 +444,8 @@ impl RelayConnection {
     }
 
     /// What cannot survive the socket: fetches end for this relay, COUNTs fail, live REQs
-    /// are no longer live (they are re-sent on reconnect).
+    /// are no longer live (they are re-sent on reconnect), unanswered publishes are queued
+    /// again.
     pub(super) fn end_socket_bound_requests(&mut self, end: FetchEnd) {
         self.subs.mark_all_down();
         for (_, sub) in self.subs.take_fetches() {
@@ -441,6 +461,7 @@ impl RelayConnection {
         for (_, pending) in self.pending_counts.drain() {
             pending.fail(error.clone());
         }
+        self.requeue_unanswered_publishes();
     }
 
     /// Closes the socket with a close frame, for good.
@@ -548,6 +569,8 @@ impl Actor for RelayConnection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // After a supervisor restart, timeouts still waiting need their timer again.
+        self.arm_deadline_timer(ctx);
         if self.removed {
             return;
         }
@@ -561,12 +584,23 @@ impl Actor for RelayConnection {
     }
 }
 
+impl Drop for RelayConnection {
+    fn drop(&mut self) {
+        // Dropped with a socket still open: its System or arbiter stopped, and no future
+        // runs any more. A close frame, written synchronously (best effort).
+        if let Some(sink) = self.close_on_drop.take() {
+            sink.close_now();
+        }
+    }
+}
+
 impl Supervised for RelayConnection {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         log::warn!("{}: connection actor restarting", self.url);
         // Everything spawned in the context is gone; drop what pointed into it.
         self.generation += 1;
         self.sink = None;
+        self.close_on_drop = None;
         self.stream = None;
         self.ping_timer = None;
         self.retry_timer = None;
@@ -575,6 +609,8 @@ impl Supervised for RelayConnection {
         self.ping_sent = None;
         self.since_ack = 0;
         self.flush_timer = None;
+        self.deadline_timer = None;
+        self.deadlines.armed_for = None;
         self.end_socket_bound_requests(FetchEnd::Disconnected);
         self.restarted = true;
         if !self.removed {

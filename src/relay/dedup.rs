@@ -5,13 +5,13 @@
 //! cannot aim a collision at another event, and 8-byte keys keep the memory at about
 //! 40 bytes per remembered event.
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use super::url::RelayUrl;
-use crate::protocol::{EventId, SubscriptionId};
+use crate::protocol::{EventId, Signature, SubscriptionId};
 
 /// How many event ids the pool remembers (each set, FIFO eviction). Enough for a 100,000
 /// event backfill from several relays to verify each event once; ~5 MiB when full.
@@ -68,6 +68,28 @@ impl BoundedSet {
     }
 }
 
+/// Ids of the events one connection wrote lately (EVENT and AUTH), so that an `OK` naming
+/// anything else is recognised as unsolicited. Bounded (FIFO); 8 bytes of the id per key.
+#[derive(Debug)]
+pub(crate) struct RecentIds(BoundedSet);
+
+/// How many written event ids a connection remembers for [`RecentIds`].
+pub(crate) const RECENTLY_SENT: usize = 4096;
+
+impl RecentIds {
+    pub(crate) fn new(capacity: usize) -> Self {
+        RecentIds(BoundedSet::new(capacity))
+    }
+
+    pub(crate) fn insert(&mut self, id: &EventId) {
+        self.0.insert(id_key(id));
+    }
+
+    pub(crate) fn contains(&self, id: &EventId) -> bool {
+        self.0.contains(id_key(id))
+    }
+}
+
 /// Hit and miss counters of the de-dup memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -96,6 +118,8 @@ struct Inner {
 pub(crate) struct Dedup {
     inner: Arc<Mutex<Inner>>,
     delivery: Delivery,
+    /// Random keys for hashing signatures, so a relay cannot aim a collision.
+    sig_keys: RandomState,
 }
 
 fn id_key(id: &EventId) -> u64 {
@@ -118,16 +142,25 @@ impl Dedup {
                 stats: DedupStats::default(),
             })),
             delivery,
+            sig_keys: RandomState::new(),
         }
     }
 
-    /// Whether this (recomputed) id has passed signature verification before. Counts a hit
-    /// or a miss.
-    pub(crate) fn is_verified(&self, id: &EventId) -> bool {
+    /// The verified memory vouches for an id *and* its whole signature: the signature is
+    /// not part of the id, so the same content with another signature is checked again (a
+    /// forged one fails; a second valid one, which BIP-340's random nonces allow, is
+    /// remembered too).
+    fn verified_key(&self, id: &EventId, sig: &Signature) -> u64 {
+        id_key(id) ^ self.sig_keys.hash_one(sig.as_bytes())
+    }
+
+    /// Whether this (recomputed) id has passed signature verification before with this
+    /// signature. Counts a hit or a miss.
+    pub(crate) fn is_verified(&self, id: &EventId, sig: &Signature) -> bool {
         let Ok(mut inner) = self.inner.lock() else {
             return false;
         };
-        let hit = inner.verified.contains(id_key(id));
+        let hit = inner.verified.contains(self.verified_key(id, sig));
         if hit {
             inner.stats.verify_hits += 1;
         } else {
@@ -136,10 +169,10 @@ impl Dedup {
         hit
     }
 
-    /// Remembers that this id verified.
-    pub(crate) fn mark_verified(&self, id: &EventId) {
+    /// Remembers that this id verified with this signature.
+    pub(crate) fn mark_verified(&self, id: &EventId, sig: &Signature) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.verified.insert(id_key(id));
+            inner.verified.insert(self.verified_key(id, sig));
         }
     }
 
@@ -195,15 +228,23 @@ mod tests {
         let d = Dedup::new(10, Delivery::OncePerSubscription);
         let a = SubscriptionId::new("a");
         let b = SubscriptionId::new("b");
-        assert!(!d.is_verified(&id(1)));
-        d.mark_verified(&id(1));
-        assert!(d.is_verified(&id(1)));
+        let sig = Signature::from_bytes([9; 64]);
+        assert!(!d.is_verified(&id(1), &sig));
+        d.mark_verified(&id(1), &sig);
+        assert!(d.is_verified(&id(1), &sig));
+        let mut other = [9; 64];
+        other[63] = 8;
+        let other = Signature::from_bytes(other);
+        assert!(
+            !d.is_verified(&id(1), &other),
+            "another signature is checked again"
+        );
         let r = RelayUrl::parse("ws://r").expect("url");
         assert!(d.first_delivery(&id(1), &a, &r));
         assert!(!d.first_delivery(&id(1), &a, &r));
         assert!(d.first_delivery(&id(1), &b, &r));
         let s = d.stats();
-        assert_eq!((s.verify_hits, s.verify_misses), (1, 1));
+        assert_eq!((s.verify_hits, s.verify_misses), (1, 2));
         assert_eq!((s.delivery_hits, s.delivery_misses), (1, 2));
     }
 
@@ -221,11 +262,12 @@ mod tests {
     #[test]
     fn memory_is_bounded() {
         let d = Dedup::new(3, Delivery::OncePerSubscription);
+        let sig = Signature::from_bytes([9; 64]);
         for n in 0..10 {
-            d.mark_verified(&id(n));
+            d.mark_verified(&id(n), &sig);
         }
         assert_eq!(d.stats().remembered, 3);
-        assert!(d.is_verified(&id(9)));
-        assert!(!d.is_verified(&id(0)));
+        assert!(d.is_verified(&id(9), &sig));
+        assert!(!d.is_verified(&id(0), &sig));
     }
 }

@@ -35,7 +35,8 @@ pub enum RelayError {
     /// (code 1009) and reconnected.
     #[error("message of {size} bytes exceeds the limit of {max}")]
     MessageTooLarge {
-        /// Bytes received so far.
+        /// Bytes received so far; `max + 1` for a single frame whose header announced more
+        /// than the limit (its payload is not read).
         size: usize,
         /// The limit.
         max: usize,
@@ -66,6 +67,20 @@ pub enum RelayError {
         subscription_id: SubscriptionId,
         /// The event's id.
         event_id: EventId,
+    },
+    /// An `OK` for an event this connection has not sent lately (nor an AUTH of ours):
+    /// ignored, and not passed on as [`MessageKind::Ok`](super::MessageKind::Ok).
+    #[error("OK for event {event_id}, which was not sent to this relay")]
+    UnsolicitedOk {
+        /// The event id the relay named.
+        event_id: EventId,
+    },
+    /// A second `EOSE` for one subscription on one socket: ignored (stored events end
+    /// once per REQ).
+    #[error("repeated EOSE for {subscription_id}")]
+    RepeatedEose {
+        /// The subscription.
+        subscription_id: SubscriptionId,
     },
     /// A message larger than the relay's NIP-11 `max_message_length`: not sent.
     #[error("message of {size} bytes exceeds the relay's max_message_length of {max}")]

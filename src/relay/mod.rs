@@ -6,8 +6,10 @@
 
 mod auth;
 mod backoff;
+mod closing_sink;
 mod commands;
 mod connection;
+mod deadlines;
 mod dedup;
 mod error;
 mod message;

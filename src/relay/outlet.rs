@@ -11,14 +11,19 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::future::join_all;
+use tokio::sync::oneshot;
 
 use super::connection::RelayConnection;
 use super::message::{MessageKind, RelayMessage};
 
-/// A batch of messages from one relay, in order.
+/// A batch of messages from one relay, in order. With `ack`, the forwarder signals it once
+/// the recipients have handled the batch's last message.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Batch(pub(crate) Vec<RelayMessage>);
+pub(crate) struct Batch {
+    pub(crate) messages: Vec<RelayMessage>,
+    pub(crate) ack: Option<oneshot::Sender<()>>,
+}
 
 /// Runs on the user's arbiter; hands every message of every batch to the recipients in
 /// order. Its reply to a batch comes once the recipients have handled the batch's last
@@ -44,12 +49,23 @@ impl Actor for Forwarder {
 }
 
 impl Handler<Batch> for Forwarder {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, batch: Batch, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut messages = batch.0;
-        let Some(last) = messages.pop() else {
-            return Box::pin(fut::ready(()));
+        let Batch { mut messages, ack } = batch;
+        let last = match (&ack, messages.pop()) {
+            (_, None) => {
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+            // Without an ack nobody waits: hand the last one on like the others.
+            (None, Some(last)) => {
+                messages.push(last);
+                None
+            }
+            (Some(_), Some(last)) => Some(last),
         };
         for message in messages {
             if let Some((tail, rest)) = self.recipients.split_last() {
@@ -59,19 +75,33 @@ impl Handler<Batch> for Forwarder {
                 tail.do_send(message);
             }
         }
+        let Some(last) = last else {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        };
         let requests: Vec<_> = self
             .recipients
             .iter()
             .map(|r| r.send(last.clone()))
             .collect();
-        Box::pin(join_all(requests).into_actor(self).map(|results, act, _| {
-            let mut index = 0;
-            act.recipients.retain(|_| {
-                let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
-                index += 1;
-                alive
-            });
-        }))
+        let handed_on = Box::pin(join_all(requests).into_actor(self).map(
+            move |results, act, _| {
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                if results.len() == act.recipients.len() {
+                    let mut index = 0;
+                    act.recipients.retain(|_| {
+                        let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
+                        index += 1;
+                        alive
+                    });
+                }
+            },
+        ));
+        // Atomic: no later batch is handed on before this one's last message was handled.
+        // `send` waits while a mailbox is over capacity, and the `do_send`s of the relay's
+        // next batch would overtake it (per-relay order lost).
+        AtomicResponse::new(handed_on)
     }
 }
 
@@ -172,8 +202,8 @@ impl RelayConnection {
         }));
     }
 
-    /// Sends the collected batch to the forwarder; waits for it (socket unread) when a
-    /// whole window has gone out since the last wait.
+    /// Sends the collected batch to the forwarder. Every window, waits (socket unread)
+    /// until the user has handled the window before.
     fn flush_batch(&mut self, ctx: &mut Context<Self>) {
         if let Some(handle) = self.flush_timer.take() {
             ctx.cancel_future(handle);
@@ -189,26 +219,35 @@ impl RelayConnection {
             Vec::with_capacity(self.options.delivery_window.min(256)),
         );
         if self.since_ack < self.options.delivery_window {
-            forwarder.do_send(Batch(batch));
+            forwarder.do_send(Batch {
+                messages: batch,
+                ack: None,
+            });
             return;
         }
-        self.shared
-            .stats
-            .in_flight
-            .store(self.since_ack as u64, Relaxed);
+        // A whole window went out: ask for an ack of this one, and wait (socket unread) for
+        // the ack of the previous one. Two windows in flight keep the consumer busy while
+        // the next window is read and parsed; memory stays bounded by two windows.
+        let window = self.since_ack as u64;
         self.since_ack = 0;
-        ctx.wait(
-            forwarder
-                .send(Batch(batch))
-                .into_actor(self)
-                .map(|result, act, _ctx| {
-                    act.resume_after_wait();
-                    if result.is_err() {
-                        // The forwarder is gone (the pool stopped): nobody is listening.
-                        act.forwarder = None;
-                    }
-                }),
-        );
+        let (ack, acked) = oneshot::channel();
+        forwarder.do_send(Batch {
+            messages: batch,
+            ack: Some(ack),
+        });
+        let Some(previous) = self.unacked.replace(acked) else {
+            self.shared.stats.in_flight.store(window, Relaxed);
+            return;
+        };
+        self.shared.stats.in_flight.store(2 * window, Relaxed);
+        ctx.wait(previous.into_actor(self).map(|result, act, _ctx| {
+            act.resume_after_wait();
+            if result.is_err() {
+                // The forwarder is gone (the pool stopped): nobody is listening.
+                act.forwarder = None;
+                act.unacked = None;
+            }
+        }));
     }
 
     fn resume_after_wait(&mut self) {

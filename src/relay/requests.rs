@@ -3,12 +3,13 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::connection::RelayConnection;
+use super::deadlines::Deadline;
 use super::error::RelayError;
 use super::message::MessageKind;
 use super::outcome::{CountError, NotSentReason, PublishOutcome};
@@ -119,13 +120,21 @@ impl RelayConnection {
             return;
         };
         if self.options.verify_events {
-            let result = if self.dedup.is_verified(&event.compute_id()) {
-                // Same content as an event already verified: only the id could differ,
-                // and it was just recomputed.
-                event.verify_id()
+            // The id is recomputed once; only an event not verified before (same id and
+            // signature, on any relay of the pool) costs a signature check.
+            let computed = event.compute_id();
+            let mut checked_now = false;
+            let result = if computed != event.id {
+                Err(crate::protocol::Error::IdMismatch {
+                    claimed: event.id,
+                    computed,
+                })
+            } else if self.dedup.is_verified(&computed, &event.sig) {
+                Ok(())
             } else {
                 RelayStats::add(&self.shared.stats.verifications, 1);
-                event.verify()
+                checked_now = true;
+                event.verify_signature()
             };
             if let Err(error) = result {
                 RelayStats::add(&self.shared.stats.events_invalid, 1);
@@ -140,7 +149,9 @@ impl RelayConnection {
                 );
                 return;
             }
-            self.dedup.mark_verified(&event.id);
+            if checked_now {
+                self.dedup.mark_verified(&event.id, &event.sig);
+            }
         }
         if !sub.filters.iter().any(|f| f.matches(&event)) {
             RelayStats::add(&self.shared.stats.events_invalid, 1);
@@ -159,9 +170,7 @@ impl RelayConnection {
         let Some(sub) = self.subs.subs.get_mut(&subscription_id) else {
             return;
         };
-        if sub.newest.is_none_or(|n| n < event.created_at) {
-            sub.newest = Some(event.created_at);
-        }
+        sub.saw_event(event.created_at);
         if !first {
             RelayStats::add(&self.shared.stats.events_duplicate, 1);
             return;
@@ -182,10 +191,19 @@ impl RelayConnection {
     }
 
     fn on_eose(&mut self, id: SubscriptionId, ctx: &mut Context<Self>) {
-        let Some(sub) = self.subs.subs.get(&id) else {
+        let Some(sub) = self.subs.subs.get_mut(&id) else {
             // EOSE for a closed or unknown subscription: harmless, ignored.
             return;
         };
+        if !sub.saw_eose() {
+            self.report_error(
+                RelayError::RepeatedEose {
+                    subscription_id: id,
+                },
+                ctx,
+            );
+            return;
+        }
         if sub.is_fetch() || sub.close_on_eose {
             if let Some(ConnSub {
                 target: SubTarget::Fetch(tx),
@@ -281,6 +299,9 @@ impl RelayConnection {
                     message: message.clone(),
                 });
             }
+        } else if !self.recently_sent.contains(&event_id) {
+            self.report_error(RelayError::UnsolicitedOk { event_id }, ctx);
+            return;
         }
         self.deliver(
             MessageKind::Ok {
@@ -315,7 +336,7 @@ impl RelayConnection {
             };
             if self.write_control(&message) {
                 if let Some(sub) = self.subs.subs.get_mut(&id) {
-                    sub.live = true;
+                    sub.req_sent();
                 }
             }
         }
@@ -338,6 +359,26 @@ impl RelayConnection {
         }
     }
 
+    /// The socket is gone while these publishes wait for their `OK`: written to it (the
+    /// relay may never have read them) or held for an AUTH that the next socket will not
+    /// remember. They go back to the front of the queue, to be sent again on the next
+    /// socket; a relay that did store one answers `duplicate:`, which counts as accepted.
+    pub(crate) fn requeue_unanswered_publishes(&mut self) {
+        let queued: std::collections::HashSet<EventId> =
+            self.queue.iter().filter_map(|out| out.publishes).collect();
+        for (id, pending) in &self.pending_ok {
+            if queued.contains(id) {
+                continue;
+            }
+            self.queue.push_front(super::connection::Outgoing {
+                json: ClientMessage::Event(pending.event.clone()).as_json(),
+                publishes: Some(*id),
+            });
+        }
+        self.auth.waiting_events.clear();
+        self.stats().queued.store(self.queue.len() as u64, Relaxed);
+    }
+
     pub(crate) fn fail_all_publishes(&mut self, shutting_down: bool) {
         for (_, pending) in self.pending_ok.drain() {
             let outcome = match (shutting_down, pending.sent) {
@@ -351,7 +392,7 @@ impl RelayConnection {
 
     /// The timeout of one `Publish` (identified by `token`) ran out: that caller gets "no
     /// answer" if the event was written, "never sent" otherwise. When nobody waits any more,
-    /// an unsent event is withdrawn from the queue.
+    /// the event is withdrawn from the queue.
     fn publish_timeout(&mut self, id: EventId, token: u64) {
         let Some(pending) = self.pending_ok.get_mut(&id) else {
             return;
@@ -370,11 +411,47 @@ impl RelayConnection {
         if pending.responders.is_empty() {
             self.pending_ok.remove(&id);
             self.auth.waiting_events.retain(|w| w != &id);
-            if !sent {
-                self.queue.retain(|out| out.publishes != Some(id));
-                self.stats().queued.store(self.queue.len() as u64, Relaxed);
-            }
+            // Unsent, or queued again after its socket died: nobody waits for it now.
+            self.queue.retain(|out| out.publishes != Some(id));
+            self.stats().queued.store(self.queue.len() as u64, Relaxed);
         }
+    }
+}
+
+impl RelayConnection {
+    /// Queues a request timeout and arms the one timer if this deadline comes first.
+    fn add_deadline(&mut self, at: Instant, what: Deadline, ctx: &mut Context<Self>) {
+        if self.deadlines.push(at, what) {
+            self.arm_deadline_timer(ctx);
+        }
+    }
+
+    /// (Re-)arms the timer for the earliest waiting deadline.
+    pub(super) fn arm_deadline_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.deadline_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        self.deadlines.armed_for = None;
+        let Some(at) = self.deadlines.next() else {
+            return;
+        };
+        self.deadlines.armed_for = Some(at);
+        let delay = at.saturating_duration_since(Instant::now());
+        self.deadline_timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.deadline_timer = None;
+            act.deadlines.armed_for = None;
+            for due in act.deadlines.pop_due(Instant::now()) {
+                match due {
+                    Deadline::Publish(id, token) => act.publish_timeout(id, token),
+                    Deadline::Count(id) => {
+                        if let Some(pending) = act.pending_counts.remove(&id) {
+                            pending.fail(CountError::Timeout);
+                        }
+                    }
+                }
+            }
+            act.arm_deadline_timer(ctx);
+        }));
     }
 }
 
@@ -420,7 +497,7 @@ impl Handler<OpenSub> for RelayConnection {
                     subscription_id: msg.id.clone(),
                     filters: sub.req_filters(overlap),
                 };
-                sub.live = true;
+                sub.req_sent();
                 self.write_control(&message);
             }
             return;
@@ -485,7 +562,11 @@ impl Handler<PublishEvent> for RelayConnection {
                 self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
             }
         }
-        ctx.run_later(msg.timeout, move |act, _| act.publish_timeout(id, token));
+        self.add_deadline(
+            Instant::now() + msg.timeout,
+            Deadline::Publish(id, token),
+            ctx,
+        );
         Box::pin(async move {
             rx.await
                 .unwrap_or(PublishOutcome::NotSent(NotSentReason::Removed))
@@ -514,11 +595,7 @@ impl Handler<CountQuery> for RelayConnection {
             return Box::pin(async move { Err(CountError::NotSent(e)) });
         }
         self.pending_counts.insert(id.clone(), PendingCount(tx));
-        ctx.run_later(msg.timeout, move |act, _| {
-            if let Some(pending) = act.pending_counts.remove(&id) {
-                pending.fail(CountError::Timeout);
-            }
-        });
+        self.add_deadline(Instant::now() + msg.timeout, Deadline::Count(id), ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(CountError::Disconnected)) })
     }
 }

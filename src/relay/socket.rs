@@ -48,6 +48,7 @@ impl RelayConnection {
         RelayStats::add(&stats.frames_out, 1);
         RelayStats::add(&stats.bytes_out, out.json.len() as u64);
         if let Some(id) = out.publishes {
+            self.recently_sent.insert(&id);
             if let Some(pending) = self.pending_ok.get_mut(&id) {
                 pending.sent = true;
             }
@@ -260,6 +261,20 @@ impl StreamHandler<Inbound> for RelayConnection {
             Inbound::Frame(generation, _) | Inbound::End(generation)
                 if generation != self.generation => {}
             Inbound::Frame(_, Ok(frame)) => self.on_frame(frame, ctx),
+            Inbound::Frame(_, Err(WsProtocolError::Overflow)) => {
+                // A frame whose header announces more than the limit (awc does not read
+                // it): the same error and close as for reassembled continuation frames.
+                let max = self.options.max_message_size;
+                if let Some(sink) = self.sink.as_mut() {
+                    let _ = sink.write(WsMessage::Close(Some(CloseCode::Size.into())));
+                }
+                let size = max.saturating_add(1);
+                self.report_error(RelayError::MessageTooLarge { size, max }, ctx);
+                self.connection_lost(
+                    DisconnectReason::Error(format!("message over {max} bytes")),
+                    ctx,
+                );
+            }
             Inbound::Frame(_, Err(error)) => {
                 let text = error.to_string();
                 self.stats().record_error(&text);

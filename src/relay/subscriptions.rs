@@ -52,8 +52,14 @@ pub(crate) enum SubTarget {
 pub(crate) struct ConnSub {
     /// The user's filters, never changed.
     pub(crate) filters: Arc<Vec<Filter>>,
-    /// Newest `created_at` delivered from this relay on this subscription.
+    /// Newest `created_at` received from this relay on this subscription, as far as it is
+    /// known that nothing older is missing (see [`ConnSub::saw_event`]).
     pub(crate) newest: Option<Timestamp>,
+    /// Newest `created_at` among the stored events of the current socket's REQ, committed
+    /// to `newest` at its EOSE.
+    pending_newest: Option<Timestamp>,
+    /// The relay sent EOSE for the current socket's REQ.
+    eose: bool,
     pub(crate) target: SubTarget,
     pub(crate) close_on_eose: bool,
     /// A REQ for it is live on the current socket.
@@ -69,12 +75,49 @@ impl ConnSub {
         ConnSub {
             filters,
             newest: None,
+            pending_newest: None,
+            eose: false,
             target,
             close_on_eose,
             live: false,
             auth_retried: false,
             rate_retries: 0,
         }
+    }
+
+    /// A REQ for it was written to the current socket: stored events start over.
+    pub(crate) fn req_sent(&mut self) {
+        self.live = true;
+        self.eose = false;
+        self.pending_newest = None;
+    }
+
+    /// An event arrived for it. Relays send stored events newest first, so before EOSE the
+    /// newest one says nothing about older ones still to come: a socket lost half-way must
+    /// not move the resubscription's `since` past them. Only EOSE commits it.
+    pub(crate) fn saw_event(&mut self, at: Timestamp) {
+        let slot = if self.eose {
+            &mut self.newest
+        } else {
+            &mut self.pending_newest
+        };
+        if slot.is_none_or(|n| n < at) {
+            *slot = Some(at);
+        }
+    }
+
+    /// EOSE arrived for it; false if one already had on this socket (a repeat).
+    pub(crate) fn saw_eose(&mut self) -> bool {
+        if self.eose {
+            return false;
+        }
+        self.eose = true;
+        if let Some(at) = self.pending_newest.take() {
+            if self.newest.is_none_or(|n| n < at) {
+                self.newest = Some(at);
+            }
+        }
+        true
     }
 
     /// The filters to send: the user's, with `since` moved up to the newest event already
@@ -197,6 +240,28 @@ mod tests {
         assert_eq!(f[0].since, Some(Timestamp::from_secs(990)));
         assert_eq!(f[1].since, Some(Timestamp::from_secs(5000)));
         assert_eq!(s.filters[0].since, None);
+    }
+
+    #[test]
+    fn since_moves_only_once_the_stored_events_ended() {
+        let mut s = sub(vec![Filter::new()]);
+        s.req_sent();
+        // Stored events, newest first; the socket dies before EOSE.
+        s.saw_event(Timestamp::from_secs(300));
+        s.saw_event(Timestamp::from_secs(200));
+        assert_eq!(s.newest, None);
+        s.req_sent();
+        s.saw_event(Timestamp::from_secs(300));
+        assert!(s.saw_eose());
+        assert_eq!(s.newest, Some(Timestamp::from_secs(300)));
+        assert!(!s.saw_eose(), "a second EOSE on one socket is a repeat");
+        // Live events move it at once.
+        s.saw_event(Timestamp::from_secs(400));
+        assert_eq!(s.newest, Some(Timestamp::from_secs(400)));
+        // A new socket: the stored events start over, `newest` is kept.
+        s.req_sent();
+        s.saw_event(Timestamp::from_secs(500));
+        assert_eq!(s.newest, Some(Timestamp::from_secs(400)));
     }
 
     #[test]

@@ -207,6 +207,13 @@ impl TestRelay {
         self.shared.read(|st| st.refused)
     }
 
+    /// How many WebSocket close frames clients sent, on every path: a client that hangs up
+    /// properly sends one before its TCP connection ends; one that just drops the socket
+    /// (or dies) does not.
+    pub fn closes_received(&self) -> usize {
+        self.shared.read(|st| st.closes_received)
+    }
+
     /// The open connections, oldest first.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.shared.read(|st| {

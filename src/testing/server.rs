@@ -246,6 +246,13 @@ impl Stream for GatedPayload {
             self.shared.park_reader(self.id, cx.waker());
             return Poll::Pending;
         }
-        Pin::new(&mut self.inner).poll_next(cx)
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            // The client ended its side of the TCP connection. actix-http reports that as an
+            // error, and the WebSocket decoder returns errors before decoding the bytes it
+            // already holds — so a close frame sent just before the FIN would be lost. An
+            // end is an end: what arrived before it is still read.
+            Poll::Ready(Some(Err(PayloadError::Incomplete(_)))) => Poll::Ready(None),
+            other => other,
+        }
     }
 }

@@ -429,6 +429,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Session {
             Ok(ws::Message::Ping(payload)) => self.send(ws::Message::Pong(payload), ctx),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
             Ok(ws::Message::Close(reason)) => {
+                self.shared.update(|st| st.closes_received += 1);
                 ctx.close(reason);
                 ctx.stop();
             }

@@ -61,6 +61,8 @@ pub(crate) struct State {
     /// Connections ever opened, per path.
     pub(crate) opened: HashMap<String, usize>,
     pub(crate) refused: usize,
+    /// Close frames received from clients, on every path.
+    pub(crate) closes_received: usize,
     pub(crate) refusing: Option<Refusing>,
     pub(crate) received: Vec<ReceivedFrame>,
     pub(crate) policy: Option<EventPolicy>,

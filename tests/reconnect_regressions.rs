@@ -1,0 +1,196 @@
+//! Bugs the fault matrix (tests/fault_matrix.rs) ran into, each pinned by a deterministic
+//! test: what a reconnect must carry over from the old socket to the new one.
+#![cfg(feature = "testing")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use actix_nostr::pool::{Publish, Reconnect, RelayPool, Subscribe};
+use actix_nostr::protocol::{ClientMessage, EventBuilder, Filter, Keys, Kind, Timestamp};
+use actix_nostr::relay::{DisconnectReason, MessageKind, PublishOutcome};
+use actix_nostr::testing::TestRelay;
+use support::{fast_options, recorder, Inbox, WAIT};
+
+async fn eose(inbox: &mut Inbox, sub: &str) {
+    let sub = sub.to_owned();
+    inbox
+        .expect(
+            &format!("EOSE {sub}"),
+            move |m| matches!(&m.kind, MessageKind::Eose(id) if id.as_str() == sub),
+        )
+        .await;
+}
+
+/// `Reconnect` used to drop the socket without marking the subscriptions down, so the new
+/// socket never got their REQs: every subscription on that relay was silently lost.
+#[actix::test]
+async fn a_requested_reconnect_resends_every_subscription() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let keys = Keys::generate();
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    pool.send(Subscribe::new(vec![Filter::new().kind(Kind::TEXT_NOTE)]).id("feed"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    eose(&mut inbox, "feed").await;
+
+    pool.send(Reconnect::new(relay.url()))
+        .await
+        .expect("alive")
+        .expect("reconnecting");
+    let m = inbox.disconnected(&relay.url()).await;
+    assert!(matches!(
+        m.kind,
+        MessageKind::Disconnected {
+            reason: DisconnectReason::ReconnectRequested,
+            ..
+        }
+    ));
+    inbox.connected(&relay.url()).await;
+    eose(&mut inbox, "feed").await;
+    relay
+        .wait_until(
+            |r| {
+                r.connections_total() == 2
+                    && r.connections_now() == 1
+                    && r.open_subscriptions().len() == 1
+            },
+            WAIT,
+        )
+        .await
+        .expect("the new socket holds the subscription");
+    let note = EventBuilder::text_note("after reconnect").sign(&keys);
+    relay.publish(note.clone());
+    inbox
+        .expect(
+            "the event, live on the new socket",
+            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == note.id),
+        )
+        .await;
+}
+
+/// A publish written to a socket that then died was left to time out as `NoAnswer`, though
+/// the relay was back well within the timeout: the relay may never have read it, and
+/// sending it again is harmless (an event is identified by its id; a relay that has it
+/// answers `duplicate:`).
+#[actix::test]
+async fn a_publish_written_to_a_socket_that_dies_is_sent_again_after_reconnect() {
+    let relay = TestRelay::builder()
+        .never_ok(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options())
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    inbox.connected(&relay.url()).await;
+    let event = EventBuilder::text_note("in flight").sign(&Keys::generate());
+    let timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    let publish = actix::spawn(pool.send(Publish::new(event.clone()).timeout(timeout)));
+    relay
+        .wait_for_frame(|f| f.event().is_some_and(|e| e.id == event.id), WAIT)
+        .await
+        .expect("the EVENT reached the relay");
+
+    // The relay took the event but its OK never left: the socket dies.
+    relay.set_never_ok(false);
+    relay.drop_connections();
+    let outcome = publish.await.expect("task").expect("alive");
+    let answer = outcome.relays.values().next().cloned();
+    assert!(
+        matches!(answer, Some(PublishOutcome::Accepted { ref message }) if message.starts_with("duplicate:")),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < timeout, "answered after the reconnect");
+    let sent = relay
+        .received()
+        .iter()
+        .filter(|f| matches!(&f.message, Ok(ClientMessage::Event(e)) if e.id == event.id))
+        .count();
+    assert_eq!(sent, 2, "sent on the old socket and again on the new one");
+}
+
+/// Relays send stored events newest first. A resubscription used to ask only for events
+/// from the newest one already received (minus the overlap), even when the socket died
+/// before EOSE — so the older stored events that had not arrived yet were skipped for good.
+#[actix::test]
+async fn a_backfill_cut_before_eose_does_not_move_since() {
+    let relay = TestRelay::builder()
+        .never_eose(true)
+        .start()
+        .await
+        .expect("relay starts");
+    let keys = Keys::generate();
+    let now = Timestamp::now().as_secs();
+    for age in [300, 200, 100] {
+        relay.publish(
+            EventBuilder::text_note(format!("{age} s old"))
+                .created_at(Timestamp::from_secs(now - age))
+                .sign(&keys),
+        );
+    }
+    let (recipient, mut inbox) = recorder();
+    let pool = RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options().resubscribe_overlap(Duration::from_secs(10)))
+        .relay(relay.url())
+        .start()
+        .expect("pool starts");
+    let filter = Filter::new().kind(Kind::TEXT_NOTE);
+    pool.send(Subscribe::new(vec![filter.clone()]).id("feed"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    for n in 0..3 {
+        inbox
+            .expect(&format!("stored event {n}"), |m| {
+                matches!(m.kind, MessageKind::Event { .. })
+            })
+            .await;
+    }
+    // No EOSE yet: the backfill is not known to be complete when the socket dies.
+    let cursor = relay.received_count();
+    relay.drop_connections();
+    let req = relay
+        .wait_for_frame_after(cursor, |f| f.is_req("feed"), WAIT)
+        .await
+        .expect("REQ re-sent on reconnect");
+    match req.message {
+        Ok(ClientMessage::Req { filters, .. }) => assert_eq!(filters, vec![filter]),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Once EOSE came on a socket, the next resubscription does move up.
+    relay.set_never_eose(false);
+    let cursor = relay.received_count();
+    relay.drop_connections();
+    relay
+        .wait_for_frame_after(cursor, |f| f.is_req("feed"), WAIT)
+        .await
+        .expect("REQ re-sent on reconnect");
+    eose(&mut inbox, "feed").await;
+    let cursor = relay.received_count();
+    relay.drop_connections();
+    let req = relay
+        .wait_for_frame_after(cursor, |f| f.is_req("feed"), WAIT)
+        .await
+        .expect("REQ re-sent on reconnect");
+    match req.message {
+        Ok(ClientMessage::Req { filters, .. }) => {
+            assert_eq!(filters[0].since, Some(Timestamp::from_secs(now - 100 - 10)))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
