@@ -13,7 +13,7 @@ use actix_nostr::pool::{
 use actix_nostr::protocol::{ClientMessage, Filter, Kind, SubscriptionId};
 use actix_nostr::relay::{ActorFault, DisconnectReason, MessageKind, RelayError, RelayState};
 use actix_nostr::testing::TestRelay;
-use support::{fast_options, recorder, WAIT};
+use support::{fast_options, pool_on, recorder, WAIT};
 
 fn req(id: &str) -> ClientMessage {
     ClientMessage::req(
@@ -101,14 +101,7 @@ async fn duplicate_and_invalid_urls_are_told_apart() {
 async fn send_and_broadcast_reach_the_relays() {
     let relay = TestRelay::start().await.expect("relay starts");
     let (a, b) = (relay.url_for("/a"), relay.url_for("/b"));
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(&a)
-        .relay(&b)
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![a.clone(), b.clone()]);
     inbox.connected(&a).await;
     inbox.connected(&b).await;
 
@@ -148,13 +141,7 @@ async fn send_and_broadcast_reach_the_relays() {
 async fn messages_queue_while_connecting_and_flush_in_order() {
     let relay = TestRelay::start().await.expect("relay starts");
     relay.set_refusing(true);
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.disconnected(&relay.url()).await;
     for n in 0..3 {
         pool.send(SendTo::new(relay.url(), req(&format!("q{n}"))))
@@ -216,13 +203,7 @@ async fn a_full_queue_is_an_error_not_a_silent_drop() {
 #[actix::test]
 async fn a_dropped_connection_reconnects_on_the_backoff_schedule() {
     let relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
 
     assert_eq!(relay.drop_connections(), 1);
@@ -250,13 +231,7 @@ async fn a_dropped_connection_reconnects_on_the_backoff_schedule() {
 #[actix::test]
 async fn a_relay_restarted_on_the_same_port_is_reconnected() {
     let mut relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     relay.restart(true).await.expect("relay restarts");
     inbox.disconnected(&relay.url()).await;
@@ -362,13 +337,7 @@ async fn refused_connections_are_retried_with_growing_delays() {
 #[actix::test]
 async fn garbage_and_binary_frames_are_reported_and_the_connection_stays() {
     let relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     relay.send_raw_text("this is not json");
     relay.send_raw_text(r#"["NOPE", 1]"#);
@@ -406,13 +375,7 @@ async fn garbage_and_binary_frames_are_reported_and_the_connection_stays() {
 async fn a_relay_removed_while_waiting_to_retry_never_reconnects() {
     let relay = TestRelay::start().await.expect("relay starts");
     relay.set_refusing(true);
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.disconnected(&relay.url()).await;
     pool.send(RemoveRelay::new(relay.url()))
         .await
@@ -482,13 +445,7 @@ async fn fifty_relays_in_one_pool() {
 #[actix::test]
 async fn a_connection_actor_that_stops_or_panics_is_restarted() {
     let relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
 
     // Stop: the supervisor restarts the actor in place and it reconnects.
@@ -536,13 +493,7 @@ async fn a_connection_actor_that_stops_or_panics_is_restarted() {
 #[actix::test]
 async fn reconnect_on_request_starts_the_backoff_over() {
     let relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     pool.send(Reconnect::new(relay.url()))
         .await
@@ -575,14 +526,7 @@ async fn shutdown_closes_every_socket_and_answers_pending_requests() {
         .start()
         .await
         .expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url_for("/a"))
-        .relay(relay.url_for("/b"))
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url_for("/a"), relay.url_for("/b")]);
     inbox.connected(&relay.url_for("/a")).await;
     inbox.connected(&relay.url_for("/b")).await;
     let event = EventBuilder::text_note("pending").sign(&Keys::generate());
@@ -627,13 +571,7 @@ async fn shutdown_closes_every_socket_and_answers_pending_requests() {
 #[actix::test]
 async fn dropping_the_pool_closes_its_connections() {
     let relay = TestRelay::start().await.expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     drop(pool);
     inbox.disconnected(&relay.url()).await;

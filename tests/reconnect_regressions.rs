@@ -10,7 +10,7 @@ use actix_nostr::pool::{Publish, Reconnect, RelayPool, Subscribe};
 use actix_nostr::protocol::{ClientMessage, EventBuilder, Filter, Keys, Kind, Timestamp};
 use actix_nostr::relay::{DisconnectReason, MessageKind, PublishOutcome};
 use actix_nostr::testing::TestRelay;
-use support::{fast_options, recorder, Inbox, WAIT};
+use support::{fast_options, pool_on, recorder, Inbox, WAIT};
 
 async fn eose(inbox: &mut Inbox, sub: &str) {
     let sub = sub.to_owned();
@@ -28,13 +28,7 @@ async fn eose(inbox: &mut Inbox, sub: &str) {
 async fn a_requested_reconnect_resends_every_subscription() {
     let relay = TestRelay::start().await.expect("relay starts");
     let keys = Keys::generate();
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     pool.send(Subscribe::new(vec![Filter::new().kind(Kind::TEXT_NOTE)]).id("feed"))
         .await
         .expect("alive")
@@ -87,13 +81,7 @@ async fn a_publish_written_to_a_socket_that_dies_is_sent_again_after_reconnect()
         .start()
         .await
         .expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     let event = EventBuilder::text_note("in flight").sign(&Keys::generate());
     let timeout = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use actix_nostr::pool::{Count, Fetch, Publish, RelayPool, Relays, Subscribe};
 use actix_nostr::protocol::{EventBuilder, Filter, Keys, Kind, Reason, Timestamp};
 use actix_nostr::relay::{AuthPolicy, FetchEnd, MessageKind, NotSentReason, PublishOutcome};
 use actix_nostr::testing::TestRelay;
-use support::{fast_options, recorder, WAIT};
+use support::{fast_options, pool_on, recorder, WAIT};
 
 #[actix::test]
 async fn publish_reports_accepted_rejected_and_never_sent_per_relay() {
@@ -22,15 +22,7 @@ async fn publish_reports_accepted_rejected_and_never_sent_per_relay() {
         .expect("relay starts");
     let down = TestRelay::start().await.expect("relay starts");
     down.set_refusing(true);
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(accepting.url())
-        .relay(blocking.url())
-        .relay(down.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![accepting.url(), blocking.url(), down.url()]);
     inbox.connected(&accepting.url()).await;
     inbox.connected(&blocking.url()).await;
 
@@ -82,13 +74,7 @@ async fn publish_without_answer_is_told_apart_from_never_sent() {
         .start()
         .await
         .expect("relay starts");
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     inbox.connected(&relay.url()).await;
     let event = EventBuilder::text_note("into the void").sign(&Keys::generate());
     let result = pool
@@ -121,15 +107,7 @@ async fn fetch_returns_at_the_timeout_when_one_relay_never_sends_eose() {
     silent.publish(note("from the silent one", 200));
     c.publish(note("shared", 300));
     c.publish(note("c1", 400));
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(a.url())
-        .relay(silent.url())
-        .relay(c.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![a.url(), silent.url(), c.url()]);
     for r in [&a, &silent, &c] {
         inbox.connected(&r.url()).await;
     }

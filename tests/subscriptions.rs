@@ -16,7 +16,7 @@ use actix_nostr::protocol::{
 };
 use actix_nostr::relay::{MessageKind, RelayError, RelayMessage};
 use actix_nostr::testing::TestRelay;
-use support::{fast_options, recorder, Inbox, WAIT};
+use support::{fast_options, pool_on, recorder, Inbox, WAIT};
 
 fn note(keys: &Keys, text: &str, at: u64) -> Event {
     EventBuilder::text_note(text)
@@ -162,13 +162,7 @@ async fn the_same_event_from_three_relays_is_verified_and_delivered_once() {
 async fn forged_events_are_never_delivered() {
     let relay = TestRelay::start().await.expect("relay starts");
     let keys = Keys::generate();
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     pool.send(Subscribe::new(vec![Filter::new()]).id("s"))
         .await
         .expect("alive")
@@ -208,13 +202,7 @@ async fn forged_events_are_never_delivered() {
 async fn unsubscribe_closes_everywhere_and_relays_added_later_get_live_subscriptions() {
     let relay = TestRelay::start().await.expect("relay starts");
     let (a, b) = (relay.url_for("/a"), relay.url_for("/b"));
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(&a)
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![a.clone()]);
     let id = pool
         .send(Subscribe::new(vec![Filter::new().kind(Kind::TEXT_NOTE)]))
         .await
@@ -246,13 +234,7 @@ async fn a_one_mebibyte_event_is_received_whole() {
     let keys = Keys::generate();
     let big = EventBuilder::text_note("x".repeat(1 << 20)).sign(&keys);
     relay.publish(big.clone());
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     pool.send(Subscribe::new(vec![Filter::new()]).id("big"))
         .await
         .expect("alive")
@@ -362,13 +344,7 @@ async fn subscriptions_can_close_on_eose() {
     let relay = TestRelay::start().await.expect("relay starts");
     let keys = Keys::generate();
     relay.publish(note(&keys, "stored", 1_700_000_000));
-    let (recipient, mut inbox) = recorder();
-    let pool = RelayPool::builder()
-        .recipient(recipient)
-        .default_options(fast_options())
-        .relay(relay.url())
-        .start()
-        .expect("pool starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
     pool.send(
         Subscribe::new(vec![Filter::new()])
             .id(SubscriptionId::new("once"))

@@ -142,3 +142,15 @@ impl Inbox {
 pub fn is_error(m: &RelayMessage) -> bool {
     matches!(m.kind, MessageKind::Error(_))
 }
+
+/// A pool with [`fast_options`] on `relays`, reporting to a fresh recorder.
+pub fn pool_on(relays: Vec<String>) -> (Addr<actix_nostr::pool::RelayPool>, Inbox) {
+    let (recipient, inbox) = recorder();
+    let mut builder = actix_nostr::pool::RelayPool::builder()
+        .recipient(recipient)
+        .default_options(fast_options());
+    for url in relays {
+        builder = builder.relay(url);
+    }
+    (builder.start().expect("pool starts"), inbox)
+}
