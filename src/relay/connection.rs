@@ -100,10 +100,13 @@ pub(crate) struct Outgoing {
 ///
 /// # Backpressure
 ///
-/// Events are handed to the user's actors with `do_send`, and every `delivery_window`-th one
-/// with `send`, whose completion the connection waits for before reading the socket again.
-/// A slow user actor therefore holds at most about one window of events per relay in memory;
-/// nothing is dropped, the relay's TCP window fills instead.
+/// On the user's own thread, events are handed over with `do_send`, and every
+/// `delivery_window`-th one with `send`, whose completion the connection waits for before
+/// reading the socket again. From another arbiter, events cross in batches of up to a window
+/// to a forwarder on the user's thread, and the connection waits for the user to have
+/// handled the window before the last one. Either way a slow user actor holds at most about
+/// two windows of events per relay in memory; nothing is dropped, the relay's TCP window
+/// fills instead.
 pub struct RelayConnection {
     pub(super) url: RelayUrl,
     pub(super) options: RelayOptions,
