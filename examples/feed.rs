@@ -250,24 +250,7 @@ async fn demo_script(relay: &mut TestRelay) -> Result<(), String> {
 #[actix::main]
 async fn main() -> ExitCode {
     common::init_logging("warn");
-    let config = match parse_args() {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("feed: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("feed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("feed", HELP, parse_args(), run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

@@ -223,24 +223,7 @@ fn report_publish(note: &str, result: &PublishResult) {
 #[actix::main]
 async fn main() -> ExitCode {
     common::init_logging("warn");
-    let config = match parse_args() {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("quickstart: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("quickstart: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("quickstart", HELP, parse_args(), run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

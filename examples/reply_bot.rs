@@ -270,24 +270,7 @@ impl Demo {
 async fn main() -> ExitCode {
     // The bot's log is its output; actix-web's start-up lines (the embedded relays) are noise.
     common::init_logging("info,actix_server=warn");
-    let config = match parse_args() {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("reply_bot: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("reply_bot: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("reply_bot", HELP, parse_args(), run).await
 }
 
 fn load_keys() -> Result<Keys, String> {

@@ -323,24 +323,7 @@ async fn publish(form: web::Json<NoteForm>, state: web::Data<AppState>) -> HttpR
 #[actix::main]
 async fn main() -> ExitCode {
     common::init_logging("warn");
-    let config = match parse_args() {
-        Ok(Some(config)) => config,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("web_bridge: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("web_bridge: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("web_bridge", HELP, parse_args(), run).await
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {

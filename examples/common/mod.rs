@@ -271,3 +271,36 @@ pub async fn ctrl_c_or(limit: Option<Duration>) -> bool {
 pub fn init_logging(default: &str) {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
 }
+
+/// The `main` every example shares: parse the flags (`--help` prints `help`; a bad flag
+/// prints the error and `help` and exits 2), then run, printing an error and exiting 1 if
+/// the run fails.
+pub async fn main_with<C, F>(
+    name: &str,
+    help: &str,
+    parsed: Result<Option<C>, String>,
+    run: impl FnOnce(C) -> F,
+) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    use std::process::ExitCode;
+    let config = match parsed {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            println!("{help}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}\n\n{help}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
