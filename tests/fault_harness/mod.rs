@@ -640,3 +640,11 @@ impl Harness {
             .count()
     }
 }
+
+/// One fault-matrix test at a time: each drives three relays through restarts and
+/// silences on tight schedules, and running six at once on a 2-core CI machine starves
+/// them (timeouts measured the machine, not the pool).
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
