@@ -6,7 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use actix_nostr::pool::{Publish, Reconnect, RelayPool, Subscribe};
+use actix::Addr;
+use actix_nostr::pool::{Publish, Reconnect, RelayPool, Stats, Subscribe};
 use actix_nostr::protocol::{ClientMessage, EventBuilder, Filter, Keys, Kind, Timestamp};
 use actix_nostr::relay::{DisconnectReason, MessageKind, PublishOutcome};
 use actix_nostr::testing::TestRelay;
@@ -181,4 +182,130 @@ async fn a_backfill_cut_before_eose_does_not_move_since() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// A socket's write half whose close failed (the relay reset the connection while frames
+/// were still waiting to be written) failed again on every poll of the connection actor,
+/// and each failure was taken for the current socket's: every later connection was torn
+/// down with "broken pipe" right after it opened, for ever, and that relay's subscriptions
+/// stalled.
+#[actix::test]
+async fn a_failed_write_on_an_old_socket_does_not_tear_down_the_new_one() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let (reader, writer) = (Keys::generate(), Keys::generate());
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
+    let filter = Filter::new()
+        .kind(Kind::TEXT_NOTE)
+        .author(reader.public_key());
+    pool.send(Subscribe::new(vec![filter]).id("feed"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    eose(&mut inbox, "feed").await;
+
+    // The relay stops reading; the client writes more than loopback's socket buffers hold
+    // (about 10 MB), so the rest waits in its write half.
+    relay.set_silent(true);
+    fill_write_half(&pool, &writer).await;
+    // Closed with unread data, the relay's socket resets the connection; the client's
+    // buffered writes can only fail.
+    relay.drop_connections();
+    inbox.disconnected(&relay.url()).await;
+    relay.set_silent(false);
+    inbox.connected(&relay.url()).await;
+    assert_stays_connected(&relay, &reader, &mut inbox, 2, 1).await;
+}
+
+/// The same, when the old socket's write half is already closing: a requested reconnect
+/// leaves it flushing frames into a relay that stopped reading, and when the relay then
+/// resets the connection, its close fails after a newer socket has taken over.
+#[actix::test]
+async fn a_failed_close_of_a_replaced_socket_does_not_tear_down_the_new_one() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let (reader, writer) = (Keys::generate(), Keys::generate());
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
+    let filter = Filter::new()
+        .kind(Kind::TEXT_NOTE)
+        .author(reader.public_key());
+    pool.send(Subscribe::new(vec![filter]).id("feed"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    eose(&mut inbox, "feed").await;
+
+    relay.set_silent(true);
+    fill_write_half(&pool, &writer).await;
+    pool.send(Reconnect::new(relay.url()))
+        .await
+        .expect("alive")
+        .expect("reconnecting");
+    inbox.disconnected(&relay.url()).await;
+    inbox.connected(&relay.url()).await;
+    relay
+        .wait_for_connections_total(2, WAIT)
+        .await
+        .expect("the second socket reached the relay");
+
+    // Both sockets reset: the old one's close fails, and so do the new one's writes.
+    relay.drop_connections();
+    inbox.disconnected(&relay.url()).await;
+    relay.set_silent(false);
+    inbox.connected(&relay.url()).await;
+    assert_stays_connected(&relay, &reader, &mut inbox, 3, 2).await;
+}
+
+/// Publishes more than loopback's socket buffers hold (about 10 MB) to a relay that stopped
+/// reading, and waits until the connection has written them all to its write half.
+async fn fill_write_half(pool: &Addr<RelayPool>, writer: &Keys) {
+    let padding = "x".repeat(50_000);
+    let before = pool.send(Stats).await.expect("alive").total.frames_out;
+    let publishes = 400;
+    for n in 0..publishes {
+        let event = EventBuilder::text_note(format!("{n} {padding}")).sign(writer);
+        pool.do_send(Publish::new(event));
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stats = pool.send(Stats).await.expect("alive");
+        if stats.total.frames_out >= before + publishes {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "publishes not written: {stats:?}"
+        );
+        actix::clock::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// After the last reconnect: the subscription is served live on a socket that stays open,
+/// after exactly `connections` connections and `disconnects` disconnections.
+async fn assert_stays_connected(
+    relay: &TestRelay,
+    reader: &Keys,
+    inbox: &mut Inbox,
+    connections: usize,
+    disconnects: usize,
+) {
+    eose(inbox, "feed").await;
+    let note = EventBuilder::text_note("after the reset").sign(reader);
+    relay.publish(note.clone());
+    inbox
+        .expect(
+            "the event, live on the new socket",
+            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == note.id),
+        )
+        .await;
+    relay
+        .wait_for_connections(1, WAIT)
+        .await
+        .expect("the new socket stays open");
+    assert_eq!(relay.connections_total(), connections);
+    inbox.drain();
+    let seen = inbox
+        .seen
+        .iter()
+        .filter(|m| matches!(m.kind, MessageKind::Disconnected { .. }))
+        .count();
+    assert_eq!(seen, disconnects, "{:#?}", inbox.seen);
 }

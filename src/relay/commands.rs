@@ -5,6 +5,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use awc::ws::{CloseCode, Message as WsMessage};
 
+use super::closing_sink::ClosingSink;
 use super::connection::RelayConnection;
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind};
@@ -76,13 +77,12 @@ pub(crate) struct CloseConnection(pub(crate) DisconnectReason);
 impl Handler<CloseConnection> for RelayConnection {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, msg: CloseConnection, ctx: &mut Context<Self>) -> Self::Result {
-        let had_socket = self.is_connected();
+        // This socket's close, not any writer's end: an old socket's writer may end first.
+        let closed = self.close_on_drop.as_ref().map(ClosingSink::on_closed);
         self.shut_down(msg.0, ctx);
-        if !had_socket {
+        let Some(rx) = closed else {
             return Box::pin(async {});
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.close_waiters.push(tx);
+        };
         Box::pin(async move {
             let _ = actix::clock::timeout(CLOSE_FLUSH_TIMEOUT, rx).await;
         })

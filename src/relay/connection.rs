@@ -143,7 +143,6 @@ pub struct RelayConnection {
     pub(super) recently_sent: RecentIds,
     /// Numbers each `Publish` so its timeout resolves only its own caller.
     pub(super) next_token: u64,
-    pub(super) close_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     pub(super) info_attempted: bool,
     pub(super) max_message_length: Option<usize>,
     pub(super) removed: bool,
@@ -206,7 +205,6 @@ impl RelayConnection {
             deadline_timer: None,
             recently_sent: RecentIds::new(RECENTLY_SENT),
             next_token: 0,
-            close_waiters: Vec::new(),
             info_attempted: false,
             max_message_length: None,
             removed: false,
@@ -306,7 +304,7 @@ impl RelayConnection {
                 Inbound::End(generation)
             }));
         self.stream = Some(ctx.add_stream(stream));
-        let sink = ClosingSink::new(sink);
+        let sink = ClosingSink::new(sink, generation);
         self.close_on_drop = Some(sink.clone());
         self.sink = Some(SinkWrite::new(sink, ctx));
         let now = Instant::now();

@@ -11,6 +11,7 @@ use awc::error::WsProtocolError;
 use awc::ws::{CloseCode, Frame, Message as WsMessage};
 use bytes::{Bytes, BytesMut};
 
+use super::closing_sink::SocketWriteError;
 use super::connection::{Outgoing, RelayConnection};
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind};
@@ -275,16 +276,18 @@ impl StreamHandler<Inbound> for RelayConnection {
                     ctx,
                 );
             }
+            Inbound::Frame(_, Err(WsProtocolError::Io(error))) => {
+                // The socket failed (a reset, say): a lost connection, not a protocol
+                // violation, and there is no socket left to send a close frame on.
+                let text = WsProtocolError::Io(error).to_string();
+                self.stats().record_error(&text);
+                self.connection_lost(DisconnectReason::Error(text), ctx);
+            }
             Inbound::Frame(_, Err(error)) => {
                 let text = error.to_string();
                 self.stats().record_error(&text);
-                let close = if matches!(error, WsProtocolError::Overflow) {
-                    CloseCode::Size
-                } else {
-                    CloseCode::Protocol
-                };
                 if let Some(sink) = self.sink.as_mut() {
-                    let _ = sink.write(WsMessage::Close(Some(close.into())));
+                    let _ = sink.write(WsMessage::Close(Some(CloseCode::Protocol.into())));
                 }
                 self.deliver(MessageKind::Error(RelayError::WebSocket(text.clone())), ctx);
                 self.connection_lost(DisconnectReason::Error(text), ctx);
@@ -298,19 +301,48 @@ impl StreamHandler<Inbound> for RelayConnection {
     }
 }
 
-impl WriteHandler<WsProtocolError> for RelayConnection {
-    fn error(&mut self, err: WsProtocolError, ctx: &mut Context<Self>) -> Running {
-        log::warn!("{}: write failed: {err}", self.url);
-        self.stats().record_error(&err.to_string());
-        self.connection_lost(DisconnectReason::Error(err.to_string()), ctx);
-        Running::Continue
+impl WriteHandler<SocketWriteError> for RelayConnection {
+    /// A write failed. Each socket's writer ends at its first error (a failed write half
+    /// fails again on every poll). Only an error of the current socket is a lost
+    /// connection; a late error of an old socket (its close failing after a reset, say) is
+    /// not news about the current one and must not tear it down.
+    fn error(&mut self, err: SocketWriteError, ctx: &mut Context<Self>) -> Running {
+        if err.generation != self.generation || self.sink.is_none() {
+            log::debug!("{}: an old socket's write half failed: {err}", self.url);
+            return Running::Stop;
+        }
+        // This writer is being polled right now, and tearing the socket down closes it,
+        // which would borrow it again: the loss is handled as the next message instead.
+        ctx.notify(WriteFailed {
+            generation: err.generation,
+            error: err.to_string(),
+        });
+        Running::Stop
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {
-        // The default stops the actor; a closed sink is handled by the read side. A shutdown
-        // waiting for its close frame to leave learns it here.
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
+        // The default stops the actor. A writer ends when its socket's close completed or
+        // its socket failed; the read side reports the loss, and a shutdown waiting for its
+        // close frame waits on that socket (`ClosingSink::on_closed`).
+    }
+}
+
+/// The current socket's write half failed (see the `WriteHandler` above).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriteFailed {
+    generation: u64,
+    error: String,
+}
+
+impl Handler<WriteFailed> for RelayConnection {
+    type Result = ();
+    fn handle(&mut self, msg: WriteFailed, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
         }
+        log::warn!("{}: write failed: {}", self.url, msg.error);
+        self.stats().record_error(&msg.error);
+        self.connection_lost(DisconnectReason::Error(msg.error), ctx);
     }
 }

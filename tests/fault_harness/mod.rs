@@ -164,6 +164,8 @@ impl Harness {
         relay: impl Fn() -> TestRelayBuilder,
         pause: Option<PausePlan>,
     ) -> Harness {
+        // RUST_LOG=debug shows both sides (the pool and the relays) of a failing run.
+        let _ = env_logger::builder().is_test(true).try_init();
         let mut relays = Vec::new();
         for _ in 0..RELAYS {
             relays.push(relay().start().await.expect("relay starts"));

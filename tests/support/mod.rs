@@ -48,6 +48,8 @@ pub struct Inbox {
 
 /// Starts a recorder; hand `recipient` to the pool.
 pub fn recorder() -> (Recipient<RelayMessage>, Inbox) {
+    // RUST_LOG=debug shows what the pool and the relays did in a failing test.
+    let _ = env_logger::builder().is_test(true).try_init();
     let (tx, rx) = mpsc::unbounded_channel();
     let addr = Recorder { tx }.start();
     (
