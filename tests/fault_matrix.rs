@@ -14,7 +14,12 @@
 //! exactly once, in order per relay for live events, no subscription lost (each relay ends
 //! with exactly the pool's REQs on one connection), and reconnects on the backoff schedule
 //! with the attempts accounted for. Fault schedules are random from a printed seed;
-//! `FAULT_SEED=<seed>` replays one.
+//! `FAULT_SEED=<seed>` replays one, and `RUST_LOG=debug` logs both sides (the pool and
+//! the relays) into the failing test's output.
+//!
+//! These tests found that a reset socket's failing write half tore down every later
+//! connection to its relay ("broken pipe" right after each connect); it is pinned by
+//! tests/reconnect_regressions.rs.
 #![cfg(feature = "testing")]
 
 mod fault_harness;
@@ -67,13 +72,6 @@ async fn publish_for(h: &mut Harness, rng: &mut StdRng, period: Duration) {
     }
 }
 
-// Ignored until an open bug is found: in about one run in four, one relay ends up
-// answering every WebSocket upgrade (101) and then dropping the socket at once, so the
-// pool's reconnects to it all fail with "broken pipe" and that relay's subscription never
-// catches up (the other relays deliver every event). Whether TestRelay's restart or the
-// client is at fault is not known yet. Run it with `cargo test --test fault_matrix --
-// --ignored`; FAULT_SEED replays a schedule.
-#[ignore = "flaky: a relay restarted many times can end up dropping every new socket (open bug)"]
 #[actix::test]
 async fn relays_killed_and_restarted_100_times_lose_and_duplicate_nothing() {
     let _serial = fault_harness::serial().await;
@@ -111,7 +109,6 @@ async fn relays_killed_and_restarted_100_times_lose_and_duplicate_nothing() {
     );
 }
 
-#[ignore = "flaky: same open bug as the 100-restart test (a relay can end up dropping every new socket)"]
 #[actix::test]
 async fn relays_going_silent_are_detected_by_ping_and_lose_nothing() {
     let _serial = fault_harness::serial().await;
@@ -162,7 +159,6 @@ fn ping_timeouts(h: &Harness, i: usize) -> usize {
     })
 }
 
-#[ignore = "flaky: same open bug as the 100-restart test (a relay can end up dropping every new socket)"]
 #[actix::test]
 async fn refused_connections_are_retried_on_the_backoff_schedule_and_lose_nothing() {
     let _serial = fault_harness::serial().await;
@@ -236,7 +232,6 @@ async fn refused_connections_are_retried_on_the_backoff_schedule_and_lose_nothin
     }
 }
 
-#[ignore = "flaky: same open bug as the 100-restart test (a relay can end up dropping every new socket)"]
 #[actix::test]
 async fn a_relay_restarted_with_its_store_wiped_is_covered_by_the_others_once() {
     let _serial = fault_harness::serial().await;
@@ -307,7 +302,6 @@ async fn a_relay_restarted_with_its_store_wiped_is_covered_by_the_others_once() 
     h.settle_and_check().await;
 }
 
-#[ignore = "flaky: same open bug as the 100-restart test (a relay can end up dropping every new socket)"]
 #[actix::test]
 async fn relays_closing_with_1012_and_1013_are_rejoined_and_lose_nothing() {
     let _serial = fault_harness::serial().await;
