@@ -261,12 +261,14 @@ impl Handler<Publish> for RelayPool {
                     .insert(url, PublishOutcome::NotSent(NotSentReason::WriteDisabled));
                 continue;
             }
-            let request = handle.addr.send(PublishEvent {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            handle.addr.do_send(PublishEvent {
                 event: event.clone(),
                 timeout: msg.timeout,
+                reply,
             });
             requests.push(async move {
-                let outcome = request
+                let outcome = outcome
                     .await
                     .unwrap_or(PublishOutcome::NotSent(NotSentReason::Removed));
                 (url, outcome)

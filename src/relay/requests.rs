@@ -523,42 +523,50 @@ impl Handler<CloseSub> for RelayConnection {
     }
 }
 
-/// Publishes an event and resolves with this relay's outcome within `timeout`.
+/// Publishes an event; this relay's outcome goes to `reply` within `timeout` (dropped
+/// unanswered if the connection is gone). A reply channel rather than a `send` response:
+/// the outcome then reaches the waiting caller directly from the `OK` handler, without a
+/// task in between (one hop less on every publish's round trip).
 #[derive(Debug, Message)]
-#[rtype(result = "PublishOutcome")]
+#[rtype(result = "()")]
 pub(crate) struct PublishEvent {
     pub(crate) event: Box<Event>,
     pub(crate) timeout: Duration,
+    pub(crate) reply: oneshot::Sender<PublishOutcome>,
 }
 
 impl Handler<PublishEvent> for RelayConnection {
-    type Result = ResponseFuture<PublishOutcome>;
-    fn handle(&mut self, msg: PublishEvent, ctx: &mut Context<Self>) -> Self::Result {
-        let ready = |o: PublishOutcome| -> Self::Result { Box::pin(async move { o }) };
+    type Result = ();
+    fn handle(&mut self, msg: PublishEvent, ctx: &mut Context<Self>) {
         if self.removed {
-            return ready(PublishOutcome::NotSent(NotSentReason::Removed));
+            let _ = msg
+                .reply
+                .send(PublishOutcome::NotSent(NotSentReason::Removed));
+            return;
         }
         if !self.options.write {
-            return ready(PublishOutcome::NotSent(NotSentReason::WriteDisabled));
+            let _ = msg
+                .reply
+                .send(PublishOutcome::NotSent(NotSentReason::WriteDisabled));
+            return;
         }
         let id = msg.event.id;
-        let (tx, rx) = oneshot::channel();
         self.next_token = self.next_token.wrapping_add(1);
         let token = self.next_token;
         if let Some(pending) = self.pending_ok.get_mut(&id) {
-            pending.responders.push((token, tx));
+            pending.responders.push((token, msg.reply));
         } else {
-            let message = ClientMessage::Event(msg.event.clone());
+            let json = format!(r#"["EVENT",{}]"#, msg.event.as_json());
             self.pending_ok.insert(
                 id,
                 PendingPublish {
                     event: msg.event,
-                    responders: vec![(token, tx)],
+                    responders: vec![(token, msg.reply)],
                     sent: false,
                     auth_retried: false,
                 },
             );
-            if let Err(e) = self.enqueue_or_send(&message) {
+            if let Err(e) = self.enqueue_or_send_json(json, Some(id)) {
                 self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
             }
         }
@@ -567,10 +575,6 @@ impl Handler<PublishEvent> for RelayConnection {
             Deadline::Publish(id, token),
             ctx,
         );
-        Box::pin(async move {
-            rx.await
-                .unwrap_or(PublishOutcome::NotSent(NotSentReason::Removed))
-        })
     }
 }
 

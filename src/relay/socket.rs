@@ -16,7 +16,7 @@ use super::connection::{Outgoing, RelayConnection};
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind};
 use super::stats::RelayStats;
-use crate::protocol::{ClientMessage, RelayFrame};
+use crate::protocol::{ClientMessage, EventId, RelayFrame};
 
 /// One item of the socket's read stream, tagged with the connection generation it belongs
 /// to, so that a late item of an old socket is never mistaken for the current one.
@@ -70,10 +70,23 @@ impl RelayConnection {
     /// Writes a message now if connected (and nothing is queued before it), otherwise
     /// queues it. Errors: removed, over the relay's NIP-11 size limit, queue full.
     pub(crate) fn enqueue_or_send(&mut self, message: &ClientMessage) -> Result<(), RelayError> {
+        let publishes = match message {
+            ClientMessage::Event(event) => Some(event.id),
+            _ => None,
+        };
+        self.enqueue_or_send_json(message.as_json(), publishes)
+    }
+
+    /// [`enqueue_or_send`](Self::enqueue_or_send) of a message already serialised;
+    /// `publishes` is the id of the event it carries, if it is an `EVENT`.
+    pub(crate) fn enqueue_or_send_json(
+        &mut self,
+        json: String,
+        publishes: Option<EventId>,
+    ) -> Result<(), RelayError> {
         if self.removed {
             return Err(RelayError::Removed);
         }
-        let json = message.as_json();
         if let Some(max) = self.max_message_length {
             if json.len() > max {
                 return Err(RelayError::TooLargeForRelay {
@@ -82,10 +95,6 @@ impl RelayConnection {
                 });
             }
         }
-        let publishes = match message {
-            ClientMessage::Event(event) => Some(event.id),
-            _ => None,
-        };
         let out = Outgoing { json, publishes };
         if self.is_connected() && self.queue.is_empty() && self.write_now(&out) {
             return Ok(());
