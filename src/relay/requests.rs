@@ -104,7 +104,7 @@ impl RelayConnection {
         ctx: &mut Context<Self>,
     ) {
         RelayStats::add(&self.shared.stats.events_received, 1);
-        let Some(sub) = self.subs.subs.get(&subscription_id) else {
+        let Some(sub) = self.subs.subs.get_mut(&subscription_id) else {
             if self.subs.was_recently_closed(&subscription_id) {
                 // Sent before the relay processed our CLOSE: expected, counted, not an error.
                 RelayStats::add(&self.shared.stats.events_duplicate, 1);
@@ -164,12 +164,7 @@ impl RelayConnection {
             );
             return;
         }
-        let first = self
-            .dedup
-            .first_delivery(&event.id, &subscription_id, &self.url);
-        let Some(sub) = self.subs.subs.get_mut(&subscription_id) else {
-            return;
-        };
+        let first = self.dedup.first_delivery(&event.id, sub.dedup_key);
         sub.saw_event(event.created_at);
         if !first {
             RelayStats::add(&self.shared.stats.events_duplicate, 1);
@@ -487,6 +482,7 @@ impl Handler<OpenSub> for RelayConnection {
         }
         let replaced = self.subs.subs.get(&msg.id).is_some_and(|s| s.live);
         let mut sub = ConnSub::new(msg.filters, msg.target, msg.close_on_eose);
+        sub.dedup_key = self.dedup.subscription_key(&msg.id, &self.url);
         // A replaced REQ keeps its place in the relay's count: the relay replaces it too.
         sub.live = false;
         self.subs.insert(msg.id.clone(), sub);

@@ -68,6 +68,9 @@ pub(crate) struct ConnSub {
     pub(crate) auth_retried: bool,
     /// `rate-limited:` CLOSED retries so far.
     pub(crate) rate_retries: u32,
+    /// Its part of the de-dup memory's delivery keys (`Dedup::subscription_key`), set by
+    /// the connection when it opens the subscription.
+    pub(crate) dedup_key: u64,
 }
 
 impl ConnSub {
@@ -82,6 +85,7 @@ impl ConnSub {
             live: false,
             auth_retried: false,
             rate_retries: 0,
+            dedup_key: 0,
         }
     }
 
