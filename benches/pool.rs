@@ -407,8 +407,22 @@ async fn flood(
     let Ok(accept) = HeaderValue::from_bytes(&accept) else {
         return HttpResponse::InternalServerError().finish();
     };
-    // Whatever the client sends (REQ, pings) is read and ignored.
-    actix_web::rt::spawn(async move { while payload.next().await.is_some() {} });
+    // Like a relay, stream the subscription's events only once the client has asked: the
+    // first bytes from the client are its REQ (every client here sends one first). Streaming
+    // before it made a client that was slow to open its subscription see events for a
+    // subscription it had not opened (an error, rightly), and the run fail. Whatever the
+    // client sends is otherwise read and ignored.
+    let (asked, req_seen) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(async move {
+        let mut asked = Some(asked);
+        while let Some(Ok(bytes)) = payload.next().await {
+            if !bytes.is_empty() {
+                if let Some(asked) = asked.take() {
+                    let _ = asked.send(());
+                }
+            }
+        }
+    });
     let mut chunks = Vec::with_capacity(data.len() / FLOOD_CHUNK + 2);
     let mut at = 0;
     while at < data.len() {
@@ -417,8 +431,12 @@ async fn flood(
         at = end;
     }
     chunks.push(sets.eose.clone());
-    let body = futures_util::stream::iter(chunks.into_iter().map(Ok::<Bytes, actix_web::Error>))
-        .chain(futures_util::stream::pending());
+    let after_req = futures_util::stream::once(async move {
+        let _ = req_seen.await;
+        futures_util::stream::iter(chunks.into_iter().map(Ok::<Bytes, actix_web::Error>))
+    })
+    .flatten();
+    let body = after_req.chain(futures_util::stream::pending());
     HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS)
         .upgrade("websocket")
         .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept))
@@ -1055,6 +1073,9 @@ fn job_flood_raw(kv: &Kv) -> Result<Value, String> {
             .connect()
             .await
             .or_msg(&format!("connect {url}"))?;
+        ws.send(WsMessage::Text(format!(r#"["REQ","{SUB}",{{}}]"#).into()))
+            .await
+            .or_msg("send REQ")?;
         let mut frames = 0usize;
         let mut bytes = 0usize;
         loop {
