@@ -126,6 +126,11 @@ fn every_client_message_round_trips() {
         ClientMessage::event(event.clone()).as_json(),
         format!(r#"["EVENT",{}]"#, event.as_json())
     );
+    // What the connection writes for a publish, without building the message.
+    assert_eq!(
+        ClientMessage::event_json(&event),
+        ClientMessage::event(event).as_json()
+    );
 }
 
 #[test]

@@ -392,6 +392,21 @@ impl ClientMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// `["EVENT", event]` as compact JSON, the same text as
+    /// `ClientMessage::Event(event).as_json()` without moving or cloning the event into a
+    /// message first.
+    ///
+    /// ```
+    /// use actix_nostr::protocol::{ClientMessage, EventBuilder, Keys};
+    ///
+    /// let event = EventBuilder::text_note("hi").sign(&Keys::generate());
+    /// let json = ClientMessage::event_json(&event);
+    /// assert_eq!(json, ClientMessage::event(event).as_json());
+    /// ```
+    pub fn event_json(event: &Event) -> String {
+        serde_json::to_string(&("EVENT", event)).unwrap_or_default()
+    }
+
     /// The message's type string: `"EVENT"`, `"REQ"`, …
     pub fn verb(&self) -> &'static str {
         match self {

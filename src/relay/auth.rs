@@ -118,8 +118,8 @@ impl RelayConnection {
             self.send_pending_reqs();
             for id in events {
                 if let Some(pending) = self.pending_ok.get(&id) {
-                    let message = ClientMessage::Event(pending.event.clone());
-                    if let Err(e) = self.enqueue_or_send(&message) {
+                    let json = ClientMessage::event_json(&pending.event);
+                    if let Err(e) = self.enqueue_or_send_json(json, Some(id)) {
                         self.resolve_publish(&id, PublishOutcome::NotSent(not_sent_reason(&e)));
                     }
                 }

@@ -366,7 +366,7 @@ impl RelayConnection {
                 continue;
             }
             self.queue.push_front(super::connection::Outgoing {
-                json: ClientMessage::Event(pending.event.clone()).as_json(),
+                json: ClientMessage::event_json(&pending.event),
                 publishes: Some(*id),
             });
         }
@@ -552,7 +552,7 @@ impl Handler<PublishEvent> for RelayConnection {
         if let Some(pending) = self.pending_ok.get_mut(&id) {
             pending.responders.push((token, msg.reply));
         } else {
-            let json = format!(r#"["EVENT",{}]"#, msg.event.as_json());
+            let json = ClientMessage::event_json(&msg.event);
             self.pending_ok.insert(
                 id,
                 PendingPublish {
