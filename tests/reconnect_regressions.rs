@@ -193,15 +193,7 @@ async fn a_backfill_cut_before_eose_does_not_move_since() {
 async fn a_failed_write_on_an_old_socket_does_not_tear_down_the_new_one() {
     let relay = TestRelay::start().await.expect("relay starts");
     let (reader, writer) = (Keys::generate(), Keys::generate());
-    let (pool, mut inbox) = pool_on(vec![relay.url()]);
-    let filter = Filter::new()
-        .kind(Kind::TEXT_NOTE)
-        .author(reader.public_key());
-    pool.send(Subscribe::new(vec![filter]).id("feed"))
-        .await
-        .expect("alive")
-        .expect("subscribed");
-    eose(&mut inbox, "feed").await;
+    let (pool, mut inbox) = subscribed_to(&relay, &reader).await;
 
     // The relay stops reading; the client writes more than loopback's socket buffers hold
     // (about 10 MB), so the rest waits in its write half.
@@ -223,15 +215,7 @@ async fn a_failed_write_on_an_old_socket_does_not_tear_down_the_new_one() {
 async fn a_failed_close_of_a_replaced_socket_does_not_tear_down_the_new_one() {
     let relay = TestRelay::start().await.expect("relay starts");
     let (reader, writer) = (Keys::generate(), Keys::generate());
-    let (pool, mut inbox) = pool_on(vec![relay.url()]);
-    let filter = Filter::new()
-        .kind(Kind::TEXT_NOTE)
-        .author(reader.public_key());
-    pool.send(Subscribe::new(vec![filter]).id("feed"))
-        .await
-        .expect("alive")
-        .expect("subscribed");
-    eose(&mut inbox, "feed").await;
+    let (pool, mut inbox) = subscribed_to(&relay, &reader).await;
 
     relay.set_silent(true);
     fill_write_half(&pool, &writer).await;
@@ -252,6 +236,21 @@ async fn a_failed_close_of_a_replaced_socket_does_not_tear_down_the_new_one() {
     relay.set_silent(false);
     inbox.connected(&relay.url()).await;
     assert_stays_connected(&relay, &reader, &mut inbox, 3, 2).await;
+}
+
+/// A pool on `relay` with the live subscription "feed" to `reader`'s notes, past its EOSE.
+/// (The publishes of these tests are by another key: the relay does not echo them back.)
+async fn subscribed_to(relay: &TestRelay, reader: &Keys) -> (Addr<RelayPool>, Inbox) {
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
+    let filter = Filter::new()
+        .kind(Kind::TEXT_NOTE)
+        .author(reader.public_key());
+    pool.send(Subscribe::new(vec![filter]).id("feed"))
+        .await
+        .expect("alive")
+        .expect("subscribed");
+    eose(&mut inbox, "feed").await;
+    (pool, inbox)
 }
 
 /// Publishes more than loopback's socket buffers hold (about 10 MB) to a relay that stopped
