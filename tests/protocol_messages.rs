@@ -45,6 +45,8 @@ fn sub(s: &str) -> SubscriptionId {
 
 fn client_round_trip(message: ClientMessage) {
     let json = message.as_json();
+    // `as_json` writes events by hand; it must be what the `Serialize` impl writes.
+    assert_eq!(json, serde_json::to_string(&message).expect("serializes"));
     assert_eq!(
         ClientMessage::from_json(&json).as_ref(),
         Ok(&message),

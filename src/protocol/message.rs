@@ -15,7 +15,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::event::Event;
+use super::event::{json_bytes_into_string, Event};
 use super::filter::Filter;
 use super::ids::EventId;
 
@@ -389,7 +389,12 @@ impl ClientMessage {
 
     /// The message as compact JSON.
     pub fn as_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        match self {
+            ClientMessage::Event(event) | ClientMessage::Auth(event) => {
+                verb_and_event_json(self.verb(), event)
+            }
+            _ => serde_json::to_string(self).unwrap_or_default(),
+        }
     }
 
     /// `["EVENT", event]` as compact JSON, the same text as
@@ -404,7 +409,7 @@ impl ClientMessage {
     /// assert_eq!(json, ClientMessage::event(event).as_json());
     /// ```
     pub fn event_json(event: &Event) -> String {
-        serde_json::to_string(&("EVENT", event)).unwrap_or_default()
+        verb_and_event_json("EVENT", event)
     }
 
     /// The message's type string: `"EVENT"`, `"REQ"`, …
@@ -417,6 +422,17 @@ impl ClientMessage {
             ClientMessage::Count { .. } => "COUNT",
         }
     }
+}
+
+/// `["<verb>",<event>]`, through the event's own writer ([`Event::as_json`]).
+fn verb_and_event_json(verb: &str, event: &Event) -> String {
+    let mut out = Vec::with_capacity(event.json_len_hint() + verb.len() + 5);
+    out.extend_from_slice(b"[\"");
+    out.extend_from_slice(verb.as_bytes());
+    out.extend_from_slice(b"\",");
+    event.write_json(&mut out);
+    out.push(b']');
+    json_bytes_into_string(out)
 }
 
 impl RelayFrame {
