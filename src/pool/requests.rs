@@ -237,8 +237,6 @@ impl Handler<Publish> for RelayPool {
             event_id: msg.event.id,
             relays: BTreeMap::new(),
         };
-        let mut requests = Vec::new();
-        let event = Box::new(msg.event);
         let targets: Vec<RelayUrl> = match &msg.relays {
             Relays::All => self
                 .relays
@@ -248,22 +246,36 @@ impl Handler<Publish> for RelayPool {
                 .collect(),
             Relays::Only(list) => list.clone(),
         };
+        let mut sends = Vec::with_capacity(targets.len());
         for url in targets {
-            let Some(handle) = self.relays.get(&url) else {
-                result
-                    .relays
-                    .insert(url, PublishOutcome::NotSent(NotSentReason::NotInPool));
-                continue;
-            };
-            if !handle.options.is_write() {
-                result
-                    .relays
-                    .insert(url, PublishOutcome::NotSent(NotSentReason::WriteDisabled));
-                continue;
+            match self.relays.get(&url) {
+                None => {
+                    result
+                        .relays
+                        .insert(url, PublishOutcome::NotSent(NotSentReason::NotInPool));
+                }
+                Some(handle) if !handle.options.is_write() => {
+                    result
+                        .relays
+                        .insert(url, PublishOutcome::NotSent(NotSentReason::WriteDisabled));
+                }
+                Some(handle) => sends.push((url, handle)),
             }
+        }
+        // Each connection needs its own copy; the last one gets the caller's.
+        let mut event = Some(Box::new(msg.event));
+        let last = sends.len().saturating_sub(1);
+        let mut requests = Vec::with_capacity(sends.len());
+        for (i, (url, handle)) in sends.into_iter().enumerate() {
+            let copy = if i == last {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(copy) = copy else { break };
             let (reply, outcome) = tokio::sync::oneshot::channel();
             handle.addr.do_send(PublishEvent {
-                event: event.clone(),
+                event: copy,
                 timeout: msg.timeout,
                 reply,
             });
