@@ -246,10 +246,13 @@ async fn a_one_mebibyte_event_is_received_whole() {
     assert_eq!(got[0], big);
 }
 
-/// A consumer on its own thread that is slow on purpose (busy for `cost` per event).
+/// A consumer on its own thread that is slow on purpose (busy for `cost` per event). It
+/// counts the events that arrive out of the relay's order (newest first, one per second).
 struct SlowConsumer {
     cost: Duration,
     consumed: Arc<AtomicU64>,
+    out_of_order: Arc<AtomicU64>,
+    last_created_at: Option<Timestamp>,
 }
 
 impl Actor for SlowConsumer {
@@ -259,7 +262,14 @@ impl Actor for SlowConsumer {
 impl Handler<RelayMessage> for SlowConsumer {
     type Result = ();
     fn handle(&mut self, msg: RelayMessage, _ctx: &mut Context<Self>) {
-        if let MessageKind::Event { .. } = msg.kind {
+        if let MessageKind::Event { event, .. } = msg.kind {
+            if self
+                .last_created_at
+                .is_some_and(|last| event.created_at >= last)
+            {
+                self.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+            self.last_created_at = Some(event.created_at);
             let until = std::time::Instant::now() + self.cost;
             while std::time::Instant::now() < until {
                 std::hint::spin_loop();
@@ -290,11 +300,14 @@ async fn slow_consumer_under_flood(arbiters: Option<usize>) {
     relay.preload((0..N).map(|n| note(&keys, &format!("flood {n}"), 1_700_000_000 + n)));
 
     let consumed = Arc::new(AtomicU64::new(0));
+    let out_of_order = Arc::new(AtomicU64::new(0));
     let arbiter = Arbiter::new();
-    let counter = consumed.clone();
+    let (counter, disorder) = (consumed.clone(), out_of_order.clone());
     let consumer = SlowConsumer::start_in_arbiter(&arbiter.handle(), move |_| SlowConsumer {
         cost: Duration::from_micros(200),
         consumed: counter,
+        out_of_order: disorder,
+        last_created_at: None,
     });
     let mut builder = RelayPool::builder()
         .recipient(consumer.recipient())
@@ -335,6 +348,13 @@ async fn slow_consumer_under_flood(arbiters: Option<usize>) {
     assert!(
         max_gap <= 3 * WINDOW as u64 + 2,
         "up to {max_gap} events were queued for the slow consumer (window {WINDOW})"
+    );
+    // The consumer's mailbox was over its capacity all along: the window's last message
+    // (sent with `send`) must not have been overtaken by the next window's.
+    assert_eq!(
+        out_of_order.load(Ordering::Relaxed),
+        0,
+        "events arrived out of the relay's order"
     );
     arbiter.stop();
 }

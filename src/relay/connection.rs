@@ -20,7 +20,7 @@ use super::dedup::{Dedup, RecentIds, RECENTLY_SENT};
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
-use super::outlet::{Batch, Outlet};
+use super::outlet::{Batch, Outlet, Unacked};
 use super::requests::{PendingCount, PendingPublish};
 use super::socket::{Inbound, Reassembly};
 use super::stats::RelayStats;
@@ -114,8 +114,8 @@ pub struct RelayConnection {
     pub(super) forwarder: Option<Recipient<Batch>>,
     /// Messages waiting to cross to the forwarder.
     pub(super) batch: Vec<RelayMessage>,
-    /// The ack of the last window handed to the forwarder, not yet waited for.
-    pub(super) unacked: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The last window handed to the user (or the forwarder), not yet waited for.
+    pub(super) unacked: Option<Unacked>,
     pub(super) flush_timer: Option<SpawnHandle>,
     pub(super) shared: Arc<RelayShared>,
     pub(super) dedup: Dedup,

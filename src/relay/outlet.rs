@@ -49,60 +49,99 @@ impl Actor for Forwarder {
 }
 
 impl Handler<Batch> for Forwarder {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ();
 
-    fn handle(&mut self, batch: Batch, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let Batch { mut messages, ack } = batch;
-        let last = match (&ack, messages.pop()) {
-            (_, None) => {
-                if let Some(ack) = ack {
-                    let _ = ack.send(());
-                }
-                return AtomicResponse::new(Box::pin(fut::ready(())));
-            }
-            // Without an ack nobody waits: hand the last one on like the others.
-            (None, Some(last)) => {
-                messages.push(last);
-                None
-            }
-            (Some(_), Some(last)) => Some(last),
+        // With an ack, the batch's last message goes with `send`, to learn when it was
+        // handled; the others (and all of a batch without ack) with `do_send`.
+        let last = match ack {
+            Some(_) => messages.pop(),
+            None => None,
         };
         for message in messages {
-            if let Some((tail, rest)) = self.recipients.split_last() {
-                for r in rest {
-                    r.do_send(message.clone());
-                }
-                tail.do_send(message);
-            }
+            hand_on(&self.recipients, message);
         }
-        let Some(last) = last else {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
+        let (ack, last) = match (ack, last) {
+            (Some(ack), Some(last)) => (ack, last),
+            (Some(ack), None) => {
+                // An empty window (never sent): nothing to wait for.
+                let _ = ack.send(());
+                return;
+            }
+            (None, _) => return,
         };
-        let requests: Vec<_> = self
+        let handled = WindowHandled::send(&self.recipients, last);
+        // Not waited for here: the next batch is handed on at once, so the user's mailbox
+        // never runs dry while the connection refills its window (the connection, not the
+        // forwarder, bounds what is in flight).
+        ctx.spawn(handled.into_actor(self).map(move |closed, act, _| {
+            let _ = ack.send(());
+            act.recipients.retain(|r| !closed.contains(r));
+        }));
+    }
+}
+
+/// Hands `message` to every recipient with `do_send` (the last one gets the original).
+fn hand_on(recipients: &[Recipient<RelayMessage>], message: RelayMessage) {
+    if let Some((last, rest)) = recipients.split_last() {
+        for r in rest {
+            r.do_send(message.clone());
+        }
+        last.do_send(message);
+    }
+}
+
+/// The last message of a window, sent with `send` to every recipient; resolves once all of
+/// them handled it, with the recipients whose actor is gone.
+///
+/// Each `send` goes through a fresh clone of the recipient. actix holds a message back in
+/// its request (to be pushed when polled later) only when the *sending handle* is parked
+/// by an earlier `send` into a full mailbox; a `do_send` from the long-lived handle would
+/// then overtake it. A fresh handle is never parked, so the message is queued right here,
+/// in order with the `do_send`s before and after it, and nobody has to wait for it before
+/// handing on the next messages.
+pub(crate) struct WindowHandled {
+    recipients: Vec<Recipient<RelayMessage>>,
+    replies: futures_util::future::JoinAll<RecipientRequest<RelayMessage>>,
+}
+
+impl WindowHandled {
+    pub(crate) fn send(recipients: &[Recipient<RelayMessage>], message: RelayMessage) -> Self {
+        let replies = join_all(recipients.iter().map(|r| r.clone().send(message.clone())));
+        WindowHandled {
+            recipients: recipients.to_vec(),
+            replies,
+        }
+    }
+}
+
+impl std::future::Future for WindowHandled {
+    type Output = Vec<Recipient<RelayMessage>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let results = std::task::ready!(std::pin::Pin::new(&mut self.replies).poll(cx));
+        let closed = self
             .recipients
             .iter()
-            .map(|r| r.send(last.clone()))
+            .zip(results)
+            .filter(|(_, result)| matches!(result, Err(MailboxError::Closed)))
+            .map(|(r, _)| r.clone())
             .collect();
-        let handed_on = Box::pin(join_all(requests).into_actor(self).map(
-            move |results, act, _| {
-                if let Some(ack) = ack {
-                    let _ = ack.send(());
-                }
-                if results.len() == act.recipients.len() {
-                    let mut index = 0;
-                    act.recipients.retain(|_| {
-                        let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
-                        index += 1;
-                        alive
-                    });
-                }
-            },
-        ));
-        // Atomic: no later batch is handed on before this one's last message was handled.
-        // `send` waits while a mailbox is over capacity, and the `do_send`s of the relay's
-        // next batch would overtake it (per-relay order lost).
-        AtomicResponse::new(handed_on)
+        std::task::Poll::Ready(closed)
     }
+}
+
+/// What a connection waits for before reading past its next window: the user having
+/// handled the window before it.
+pub(crate) enum Unacked {
+    /// The forwarder's ack (across threads).
+    Forwarder(oneshot::Receiver<()>),
+    /// The recipients' replies to the window's last message (direct delivery).
+    Direct(WindowHandled),
 }
 
 /// Replaces the list of recipients (the pool's `AddRecipient` / `RemoveRecipient`).
@@ -142,8 +181,9 @@ const FLUSH_DELAY: Duration = Duration::from_millis(1);
 impl RelayConnection {
     // ---- delivering ----------------------------------------------------------------------
 
-    /// Hands one message to the user: every `delivery_window`-th message is sent with
-    /// `send` and the actor waits (socket unread) until the user has handled it.
+    /// Hands one message to the user. Every `delivery_window`-th message is sent with
+    /// `send`, and the actor waits (socket unread) until the user has handled the window
+    /// before it: two windows at most are in flight, the user never waits for a refill.
     ///
     /// Across threads, messages go in batches: events collect until the batch holds
     /// `delivery_window` messages or [`FLUSH_DELAY`] passes; any other message (EOSE, OK,
@@ -172,34 +212,16 @@ impl RelayConnection {
         }
         self.since_ack += 1;
         if self.since_ack < self.options.delivery_window {
-            let (last, rest) = match self.recipients.split_last() {
-                Some(split) => split,
-                None => return,
-            };
-            for r in rest {
-                r.do_send(message.clone());
-            }
-            last.do_send(message);
+            hand_on(&self.recipients, message);
             return;
         }
+        // A whole window went out: its last message goes with `send`, and the connection
+        // waits (socket unread) for the window before it, so that the user always has the
+        // current window to work on while the next one is read and parsed.
+        let window = self.since_ack as u64;
         self.since_ack = 0;
-        let window = self.options.delivery_window as u64;
-        self.shared.stats.in_flight.store(window, Relaxed);
-        let requests: Vec<_> = self
-            .recipients
-            .iter()
-            .map(|r| r.send(message.clone()))
-            .collect();
-        let wait = futures_util::future::join_all(requests);
-        ctx.wait(wait.into_actor(self).map(|results, act, _ctx| {
-            act.resume_after_wait();
-            let mut index = 0;
-            act.recipients.retain(|_| {
-                let alive = !matches!(results.get(index), Some(Err(MailboxError::Closed)));
-                index += 1;
-                alive
-            });
-        }));
+        let handled = WindowHandled::send(&self.recipients, message);
+        self.wait_for_previous_window(Unacked::Direct(handled), window, ctx);
     }
 
     /// Sends the collected batch to the forwarder. Every window, waits (socket unread)
@@ -235,23 +257,155 @@ impl RelayConnection {
             messages: batch,
             ack: Some(ack),
         });
-        let Some(previous) = self.unacked.replace(acked) else {
+        self.wait_for_previous_window(Unacked::Forwarder(acked), window, ctx);
+    }
+
+    /// Keeps `current` as the window in flight and waits (socket unread) until the one
+    /// before it was handled: at most two windows are ever in flight.
+    fn wait_for_previous_window(&mut self, current: Unacked, window: u64, ctx: &mut Context<Self>) {
+        let Some(previous) = self.unacked.replace(current) else {
             self.shared.stats.in_flight.store(window, Relaxed);
             return;
         };
         self.shared.stats.in_flight.store(2 * window, Relaxed);
-        ctx.wait(previous.into_actor(self).map(|result, act, _ctx| {
-            act.resume_after_wait();
-            if result.is_err() {
-                // The forwarder is gone (the pool stopped): nobody is listening.
-                act.forwarder = None;
-                act.unacked = None;
+        match previous {
+            Unacked::Forwarder(acked) => {
+                ctx.wait(acked.into_actor(self).map(|result, act, _ctx| {
+                    act.resume_after_wait();
+                    if result.is_err() {
+                        // The forwarder is gone (the pool stopped): nobody is listening.
+                        act.forwarder = None;
+                        act.unacked = None;
+                    }
+                }));
             }
-        }));
+            Unacked::Direct(handled) => {
+                ctx.wait(handled.into_actor(self).map(|closed, act, _ctx| {
+                    act.resume_after_wait();
+                    act.recipients.retain(|r| !closed.contains(r));
+                }));
+            }
+        }
     }
 
     fn resume_after_wait(&mut self) {
         self.last_resume = Instant::now();
         self.shared.stats.in_flight.store(0, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::relay::RelayUrl;
+
+    /// Records the notices it handles. The first one says so through `entered` and blocks
+    /// the recorder's thread until released. Signals `done` once it has seen `expected`.
+    struct Recorder {
+        seen: Arc<Mutex<Vec<String>>>,
+        entered: Option<oneshot::Sender<()>>,
+        gate: Option<mpsc::Receiver<()>>,
+        expected: usize,
+        done: Option<oneshot::Sender<()>>,
+    }
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RelayMessage> for Recorder {
+        type Result = ();
+        fn handle(&mut self, msg: RelayMessage, _ctx: &mut Context<Self>) {
+            if let Some(entered) = self.entered.take() {
+                let _ = entered.send(());
+            }
+            if let Some(gate) = self.gate.take() {
+                // Bounded: the test releases the gate or gives up after 10 s.
+                let _ = gate.recv_timeout(Duration::from_secs(10));
+            }
+            if let MessageKind::Notice(text) = msg.kind {
+                if let Ok(mut seen) = self.seen.lock() {
+                    seen.push(text);
+                    if seen.len() == self.expected {
+                        if let Some(done) = self.done.take() {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn batch(range: std::ops::Range<u32>, ack: Option<oneshot::Sender<()>>) -> Batch {
+        let relay = RelayUrl::parse("ws://127.0.0.1:1").expect("url");
+        Batch {
+            messages: range
+                .map(|i| RelayMessage {
+                    relay: relay.clone(),
+                    kind: MessageKind::Notice(i.to_string()),
+                })
+                .collect(),
+            ack,
+        }
+    }
+
+    /// The forwarder hands batches on without waiting for the user: a window's last message
+    /// (sent with `send` into a mailbox over capacity, whose user is stuck) must still stay
+    /// ahead of the next batches' messages, and each window's ack must come once the user
+    /// handled it.
+    #[actix::test]
+    async fn windows_keep_their_order_when_the_user_is_stuck_behind_a_full_mailbox() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (release, gate) = mpsc::channel();
+        let arbiter = Arbiter::new();
+        let recorder_seen = seen.clone();
+        let (done, all_seen) = oneshot::channel();
+        let (entered, stuck) = oneshot::channel();
+        let recorder = Recorder::start_in_arbiter(&arbiter.handle(), move |_| Recorder {
+            seen: recorder_seen,
+            entered: Some(entered),
+            gate: Some(gate),
+            expected: 81,
+            done: Some(done),
+        });
+        let forwarder = Forwarder::new(vec![recorder.recipient()]).start();
+        let within = Duration::from_secs(10);
+        // The user takes a first message and gets stuck with it.
+        forwarder.do_send(batch(0..1, None));
+        actix::clock::timeout(within, stuck)
+            .await
+            .expect("the recorder took the first message")
+            .expect("entered");
+        // Then three batches arrive at once. The mailbox capacity is 16: the first window's
+        // `send` fills it, so a second `send` through the same handle would be held back
+        // and the third batch's `do_send`s would overtake it.
+        let (ack1, acked1) = oneshot::channel();
+        let (ack2, acked2) = oneshot::channel();
+        forwarder.do_send(batch(1..33, Some(ack1)));
+        forwarder.do_send(batch(33..65, Some(ack2)));
+        forwarder
+            .send(batch(65..81, None))
+            .await
+            .expect("forwarder alive");
+        release.send(()).expect("recorder waits");
+        actix::clock::timeout(within, acked1)
+            .await
+            .expect("first window acked")
+            .expect("ack sent");
+        actix::clock::timeout(within, acked2)
+            .await
+            .expect("second window acked")
+            .expect("ack sent");
+        actix::clock::timeout(within, all_seen)
+            .await
+            .expect("all 81 handed on")
+            .expect("recorder signals");
+        let seen = seen.lock().expect("not poisoned").clone();
+        let expected: Vec<String> = (0..81).map(|i| i.to_string()).collect();
+        assert_eq!(seen, expected);
+        arbiter.stop();
     }
 }
