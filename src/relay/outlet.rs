@@ -197,7 +197,10 @@ impl RelayConnection {
             let urgent = !matches!(message.kind, MessageKind::Event { .. });
             self.batch.push(message);
             self.since_ack += 1;
-            if urgent || self.batch.len() >= self.options.delivery_window {
+            // A window is counted in messages since the last ack, not in the batch's
+            // length: after a partial flush (timer, EOSE) the batch is shorter than that,
+            // and waiting for it to fill would stretch the window beyond its size.
+            if urgent || self.since_ack >= self.options.delivery_window {
                 self.flush_batch(ctx);
             } else if self.flush_timer.is_none() {
                 self.flush_timer = Some(ctx.run_later(FLUSH_DELAY, |act, ctx| {
