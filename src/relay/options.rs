@@ -28,9 +28,11 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// Messages kept while the relay is not connected, sent in order once it is.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Events handed to the user's actor before the connection waits for it to catch up
-/// (backpressure). 64 costs ~6 % throughput across threads and keeps memory flat
-/// (notes/performance-facts.md).
-pub const DEFAULT_DELIVERY_WINDOW: usize = 64;
+/// (backpressure); two windows at most are in flight per relay, ~0.5 MiB of events at 256.
+/// Across threads the window costs ~1 % throughput at 256 and ~6 % at 64
+/// (notes/performance-facts.md); under a slow consumer, 256 halves the connection's CPU
+/// per event against 64 (fewer stops and resumes: docs/performance.md).
+pub const DEFAULT_DELIVERY_WINDOW: usize = 256;
 
 /// On reconnect, subscriptions ask again from the newest event already seen minus this much,
 /// so events that reached the relay slightly out of order are not missed; the de-dup
@@ -174,7 +176,8 @@ impl RelayOptions {
     }
 
     /// How many events are handed to the user's actor before the connection stops reading
-    /// the socket and waits for the actor to catch up. At least 1. Defaults to 64.
+    /// the socket and waits for the actor to catch up. At least 1. Defaults to
+    /// [`DEFAULT_DELIVERY_WINDOW`] (256).
     pub fn delivery_window(mut self, n: usize) -> Self {
         self.delivery_window = n.max(1);
         self

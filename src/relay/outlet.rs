@@ -239,10 +239,8 @@ impl RelayConnection {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(
-            &mut self.batch,
-            Vec::with_capacity(self.options.delivery_window.min(256)),
-        );
+        // The next batch grows as events come: an idle relay keeps no buffer.
+        let batch = std::mem::take(&mut self.batch);
         if self.since_ack < self.options.delivery_window {
             forwarder.do_send(Batch {
                 messages: batch,
