@@ -101,12 +101,11 @@ pub(crate) struct Outgoing {
 /// # Backpressure
 ///
 /// On the user's own thread, events are handed over with `do_send`, and every
-/// `delivery_window`-th one with `send`, whose completion the connection waits for before
-/// reading the socket again. From another arbiter, events cross in batches of up to a window
-/// to a forwarder on the user's thread, and the connection waits for the user to have
-/// handled the window before the last one. Either way a slow user actor holds at most about
-/// two windows of events per relay in memory; nothing is dropped, the relay's TCP window
-/// fills instead.
+/// `delivery_window`-th one with `send`. From another arbiter, events cross in batches to a
+/// forwarder on the pool's thread. Either way, once a window is out the connection stops
+/// reading the socket until the user has handled the window before it: a slow user actor
+/// always has the next window queued, holds at most about two windows of events per relay
+/// in memory, and nothing is dropped; the relay's TCP window fills instead.
 pub struct RelayConnection {
     pub(super) url: RelayUrl,
     pub(super) options: RelayOptions,
