@@ -53,24 +53,21 @@ impl Handler<Batch> for Forwarder {
 
     fn handle(&mut self, batch: Batch, ctx: &mut Context<Self>) {
         let Batch { mut messages, ack } = batch;
-        // With an ack, the batch's last message goes with `send`, to learn when it was
-        // handled; the others (and all of a batch without ack) with `do_send`.
-        let last = match ack {
-            Some(_) => messages.pop(),
-            None => None,
+        let Some(ack) = ack else {
+            for message in messages {
+                hand_on(&self.recipients, message);
+            }
+            return;
+        };
+        // The window's last message goes with `send`, to learn when it was handled.
+        let Some(last) = messages.pop() else {
+            // An empty window (never sent): nothing to wait for.
+            let _ = ack.send(());
+            return;
         };
         for message in messages {
             hand_on(&self.recipients, message);
         }
-        let (ack, last) = match (ack, last) {
-            (Some(ack), Some(last)) => (ack, last),
-            (Some(ack), None) => {
-                // An empty window (never sent): nothing to wait for.
-                let _ = ack.send(());
-                return;
-            }
-            (None, _) => return,
-        };
         let handled = WindowHandled::send(&self.recipients, last);
         // Not waited for here: the next batch is handed on at once, so the user's mailbox
         // never runs dry while the connection refills its window (the connection, not the
