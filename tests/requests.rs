@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use actix_nostr::pool::{Count, Fetch, Publish, RelayPool, Relays, Subscribe};
+use actix_nostr::pool::{Count, Fetch, Publish, RelayPool, Relays, RemoveRelay, Subscribe};
 use actix_nostr::protocol::{EventBuilder, Filter, Keys, Kind, Reason, Timestamp};
 use actix_nostr::relay::{AuthPolicy, FetchEnd, MessageKind, NotSentReason, PublishOutcome};
 use actix_nostr::testing::TestRelay;
@@ -65,6 +65,45 @@ async fn publish_reports_accepted_rejected_and_never_sent_per_relay() {
         .await
         .expect("alive");
     assert_eq!(again.accepted(), 1);
+}
+
+/// A publish to a single relay is answered by the relay's connection itself (no task of
+/// the pool's in between): it must still resolve when that relay is removed while the event
+/// waits for a connection, and a publish with nobody to ask must resolve at once.
+#[actix::test]
+async fn a_single_relay_publish_resolves_when_the_relay_is_removed_meanwhile() {
+    let down = TestRelay::start().await.expect("relay starts");
+    down.set_refusing(true);
+    let (pool, _inbox) = pool_on(vec![down.url()]);
+    let event = EventBuilder::text_note("never sent").sign(&Keys::generate());
+    // Queued by the pool before the removal (a mailbox keeps its order); a 30 s timeout
+    // that the test would notice.
+    let publish = pool.send(Publish::new(event.clone()).timeout(Duration::from_secs(30)));
+    pool.send(RemoveRelay::new(down.url()))
+        .await
+        .expect("alive")
+        .expect("removed");
+    let started = Instant::now();
+    let result = actix::clock::timeout(WAIT, publish)
+        .await
+        .expect("resolved without waiting for its timeout")
+        .expect("the pool answered");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(result.event_id, event.id);
+    assert_eq!(
+        result.relays.values().collect::<Vec<_>>(),
+        [&PublishOutcome::NotSent(NotSentReason::Removed)]
+    );
+
+    // No relay left to ask: answered at once, with why.
+    let result = pool
+        .send(Publish::new(event).relays(Relays::only([down.url()]).expect("urls")))
+        .await
+        .expect("alive");
+    assert_eq!(
+        result.relays.values().collect::<Vec<_>>(),
+        [&PublishOutcome::NotSent(NotSentReason::NotInPool)]
+    );
 }
 
 #[actix::test]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::mpsc;
@@ -14,7 +15,7 @@ use super::error::PoolError;
 use crate::protocol::{CountResult, Event, EventId, Filter, SubscriptionId};
 use crate::relay::{
     CloseSub, CountError, CountQuery, FetchEnd, FetchItem, NotSentReason, OpenSub, PublishEvent,
-    PublishOutcome, RelayUrl, SubTarget,
+    PublishOutcome, PublishResponder, RelayConnection, RelayUrl, SubTarget,
 };
 
 /// How long [`Publish`], [`Fetch`] and [`Count`] wait when no timeout is given.
@@ -231,8 +232,8 @@ impl PublishResult {
 }
 
 impl Handler<Publish> for RelayPool {
-    type Result = ResponseFuture<PublishResult>;
-    fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) -> Self::Result {
+    type Result = PublishResponse;
+    fn handle(&mut self, msg: Publish, _ctx: &mut Context<Self>) -> PublishResponse {
         let mut result = PublishResult {
             event_id: msg.event.id,
             relays: BTreeMap::new(),
@@ -259,14 +260,30 @@ impl Handler<Publish> for RelayPool {
                         .relays
                         .insert(url, PublishOutcome::NotSent(NotSentReason::WriteDisabled));
                 }
-                Some(handle) => sends.push((url, handle)),
+                Some(handle) => sends.push((url, handle.addr.clone())),
             }
         }
+        let event = Box::new(msg.event);
+        let timeout = msg.timeout;
+        if sends.len() <= 1 {
+            // Nothing to gather: the caller's reply goes with the event (see
+            // `PublishResponse`), or the result is complete already.
+            return PublishResponse(match sends.pop() {
+                None => Reply::Ready(result),
+                Some((url, connection)) => Reply::One {
+                    result,
+                    url,
+                    connection,
+                    event,
+                    timeout,
+                },
+            });
+        }
         // Each connection needs its own copy; the last one gets the caller's.
-        let mut event = Some(Box::new(msg.event));
-        let last = sends.len().saturating_sub(1);
+        let mut event = Some(event);
+        let last = sends.len() - 1;
         let mut requests = Vec::with_capacity(sends.len());
-        for (i, (url, handle)) in sends.into_iter().enumerate() {
+        for (i, (url, connection)) in sends.into_iter().enumerate() {
             let copy = if i == last {
                 event.take()
             } else {
@@ -274,10 +291,12 @@ impl Handler<Publish> for RelayPool {
             };
             let Some(copy) = copy else { break };
             let (reply, outcome) = tokio::sync::oneshot::channel();
-            handle.addr.do_send(PublishEvent {
+            connection.do_send(PublishEvent {
                 event: copy,
-                timeout: msg.timeout,
-                reply,
+                timeout,
+                reply: PublishResponder::new(move |outcome| {
+                    let _ = reply.send(outcome);
+                }),
             });
             requests.push(async move {
                 let outcome = outcome
@@ -286,12 +305,70 @@ impl Handler<Publish> for RelayPool {
                 (url, outcome)
             });
         }
-        Box::pin(async move {
+        PublishResponse(Reply::Gather(Box::pin(async move {
             for (url, outcome) in join_all(requests).await {
                 result.relays.insert(url, outcome);
             }
             result
-        })
+        })))
+    }
+}
+
+/// How the pool answers a [`Publish`]: actix's response type for it, never built or named
+/// by users (they get the [`PublishResult`]).
+///
+/// A publish to several relays gathers their outcomes in a task of the pool's. A publish to
+/// one relay (the common case) skips it: the caller's reply channel travels with the event
+/// to the relay's connection, whose `OK` handler fills in the result and answers the caller
+/// directly. A publish to no relay is answered at once.
+pub struct PublishResponse(Reply);
+
+enum Reply {
+    Ready(PublishResult),
+    One {
+        result: PublishResult,
+        url: RelayUrl,
+        connection: Addr<RelayConnection>,
+        event: Box<Event>,
+        timeout: Duration,
+    },
+    Gather(ResponseFuture<PublishResult>),
+}
+
+impl MessageResponse<RelayPool, Publish> for PublishResponse {
+    fn handle(self, ctx: &mut Context<RelayPool>, tx: Option<OneshotSender<PublishResult>>) {
+        match self.0 {
+            Reply::Ready(result) => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(result);
+                }
+            }
+            Reply::One {
+                mut result,
+                url,
+                connection,
+                event,
+                timeout,
+            } => {
+                // Dropped unanswered (the connection is gone), the responder still answers,
+                // with `NotSent(Removed)`.
+                let reply = PublishResponder::new(move |outcome| {
+                    result.relays.insert(url, outcome);
+                    if let Some(tx) = tx {
+                        let _ = tx.send(result);
+                    }
+                });
+                connection.do_send(PublishEvent {
+                    event,
+                    timeout,
+                    reply,
+                });
+            }
+            Reply::Gather(gather) => <ResponseFuture<PublishResult> as MessageResponse<
+                RelayPool,
+                Publish,
+            >>::handle(gather, ctx, tx),
+        }
     }
 }
 

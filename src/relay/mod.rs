@@ -37,7 +37,7 @@ pub use message::{DisconnectReason, MessageKind, RelayMessage};
 pub use options::*;
 pub use outcome::{CountError, NotSentReason, PublishOutcome};
 pub(crate) use outlet::{Forwarder, Outlet, SetRecipients};
-pub(crate) use requests::{CloseSub, CountQuery, OpenSub, PublishEvent};
+pub(crate) use requests::{CloseSub, CountQuery, OpenSub, PublishEvent, PublishResponder};
 pub use stats::{RelayStats, RelayStatsSnapshot};
 pub use status::RelayState;
 pub use subscriptions::FetchEnd;

@@ -27,12 +27,52 @@ const RATE_LIMIT_RETRIES: [Duration; 3] = [
     Duration::from_secs(15),
 ];
 
+/// Where one relay's [`PublishOutcome`] goes: called once with it, or, if dropped
+/// unanswered (the connection is gone, its mailbox closed), with
+/// `NotSent(NotSentReason::Removed)`.
+///
+/// A callback rather than a channel: the pool's `Publish` to a single relay hands the
+/// caller's own reply to the connection this way, so the `OK` handler answers the caller
+/// directly, with no task of the pool's in between.
+pub(crate) struct PublishResponder(Option<Box<dyn FnOnce(PublishOutcome) + Send>>);
+
+impl PublishResponder {
+    pub(crate) fn new(respond: impl FnOnce(PublishOutcome) + Send + 'static) -> Self {
+        PublishResponder(Some(Box::new(respond)))
+    }
+
+    /// Answers with `outcome`.
+    pub(crate) fn respond(mut self, outcome: PublishOutcome) {
+        if let Some(respond) = self.0.take() {
+            respond(outcome);
+        }
+    }
+}
+
+impl Drop for PublishResponder {
+    fn drop(&mut self) {
+        if let Some(respond) = self.0.take() {
+            respond(PublishOutcome::NotSent(NotSentReason::Removed));
+        }
+    }
+}
+
+impl std::fmt::Debug for PublishResponder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "PublishResponder(waiting)"
+        } else {
+            "PublishResponder(answered)"
+        })
+    }
+}
+
 /// A publish waiting for its `OK`.
 #[derive(Debug)]
 pub(crate) struct PendingPublish {
     pub(super) event: Box<Event>,
     /// Each waiting `Publish`, with the token its own timeout timer carries.
-    responders: Vec<(u64, oneshot::Sender<PublishOutcome>)>,
+    responders: Vec<(u64, PublishResponder)>,
     /// Written to a socket (so a timeout means "no answer", not "never sent").
     pub(crate) sent: bool,
     auth_retried: bool,
@@ -41,7 +81,7 @@ pub(crate) struct PendingPublish {
 impl PendingPublish {
     fn resolve(self, outcome: PublishOutcome) {
         for (_, r) in self.responders {
-            let _ = r.send(outcome.clone());
+            r.respond(outcome.clone());
         }
     }
 }
@@ -402,7 +442,7 @@ impl RelayConnection {
         } else {
             PublishOutcome::NotSent(NotSentReason::NotConnected)
         };
-        let _ = responder.send(outcome);
+        responder.respond(outcome);
         if pending.responders.is_empty() {
             self.pending_ok.remove(&id);
             self.auth.waiting_events.retain(|w| w != &id);
@@ -519,31 +559,29 @@ impl Handler<CloseSub> for RelayConnection {
     }
 }
 
-/// Publishes an event; this relay's outcome goes to `reply` within `timeout` (dropped
-/// unanswered if the connection is gone). A reply channel rather than a `send` response:
-/// the outcome then reaches the waiting caller directly from the `OK` handler, without a
-/// task in between (one hop less on every publish's round trip).
+/// Publishes an event; this relay's outcome goes to `reply` within `timeout` (or
+/// `NotSent(Removed)` if the connection is gone). A responder rather than a `send`
+/// response: the outcome then reaches the waiting caller directly from the `OK` handler,
+/// without a task in between.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct PublishEvent {
     pub(crate) event: Box<Event>,
     pub(crate) timeout: Duration,
-    pub(crate) reply: oneshot::Sender<PublishOutcome>,
+    pub(crate) reply: PublishResponder,
 }
 
 impl Handler<PublishEvent> for RelayConnection {
     type Result = ();
     fn handle(&mut self, msg: PublishEvent, ctx: &mut Context<Self>) {
         if self.removed {
-            let _ = msg
-                .reply
-                .send(PublishOutcome::NotSent(NotSentReason::Removed));
+            msg.reply
+                .respond(PublishOutcome::NotSent(NotSentReason::Removed));
             return;
         }
         if !self.options.write {
-            let _ = msg
-                .reply
-                .send(PublishOutcome::NotSent(NotSentReason::WriteDisabled));
+            msg.reply
+                .respond(PublishOutcome::NotSent(NotSentReason::WriteDisabled));
             return;
         }
         let id = msg.event.id;
@@ -597,5 +635,36 @@ impl Handler<CountQuery> for RelayConnection {
         self.pending_counts.insert(id.clone(), PendingCount(tx));
         self.add_deadline(Instant::now() + msg.timeout, Deadline::Count(id), ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(CountError::Disconnected)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A responder dropped unanswered (its connection went away with the message) still
+    /// answers, with `NotSent(Removed)`; one that answered does not answer twice.
+    #[test]
+    fn a_responder_always_answers_exactly_once() {
+        let (tx, rx) = mpsc::channel();
+        let dropped = {
+            let tx = tx.clone();
+            PublishResponder::new(move |outcome| {
+                let _ = tx.send(outcome);
+            })
+        };
+        drop(dropped);
+        assert_eq!(
+            rx.try_recv(),
+            Ok(PublishOutcome::NotSent(NotSentReason::Removed))
+        );
+        let answered = PublishResponder::new(move |outcome| {
+            let _ = tx.send(outcome);
+        });
+        answered.respond(PublishOutcome::NoAnswer);
+        assert_eq!(rx.try_recv(), Ok(PublishOutcome::NoAnswer));
+        assert!(rx.try_recv().is_err(), "answered twice");
     }
 }
