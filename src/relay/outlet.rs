@@ -1,5 +1,6 @@
 //! Where a connection's messages go: straight to the user's recipients (same thread), or
-//! in batches to a [`Forwarder`] on the user's arbiter (across threads).
+//! in batches to a [`Forwarder`] on the pool's arbiter, where the user's actors usually
+//! live (across threads).
 //!
 //! A message crossing threads costs a wake-up and a context switch (~10 µs of CPU on the
 //! reference machine, notes/performance-facts.md): one per event would cost more than
@@ -182,9 +183,10 @@ impl RelayConnection {
     /// `send`, and the actor waits (socket unread) until the user has handled the window
     /// before it: two windows at most are in flight, the user never waits for a refill.
     ///
-    /// Across threads, messages go in batches: events collect until the batch holds
-    /// `delivery_window` messages or [`FLUSH_DELAY`] passes; any other message (EOSE, OK,
-    /// Disconnected, …) flushes at once, so only events ever wait.
+    /// Across threads, messages go in batches: events collect until the window is complete
+    /// (`delivery_window` messages since the last acknowledged one) or [`FLUSH_DELAY`]
+    /// passes; any other message (EOSE, OK, Disconnected, …) flushes at once, so only events
+    /// ever wait.
     pub(crate) fn deliver(&mut self, kind: MessageKind, ctx: &mut Context<Self>) {
         let message = RelayMessage {
             relay: self.url.clone(),
