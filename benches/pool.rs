@@ -705,8 +705,9 @@ fn job_ingest(kv: &Kv) -> Result<Value, String> {
     let verify = kv.usize("verify")? == 1;
     let spin = Duration::from_micros(kv.usize_or("spin_us", 0)? as u64);
     let user_arbiter = kv.usize_or("user_arbiter", 0)? == 1;
-    // Diagnostics only: a delivery window other than the default.
+    // Diagnostics only: a delivery window or a de-dup capacity other than the default.
     let window = kv.usize_or("window", 0)?;
+    let dedup = kv.usize_or("dedup", n.max(DEFAULT_DEDUP_CAPACITY))?;
     let rss_start = status_kib("VmRSS");
     System::new().block_on(async move {
         let (tx, rx) = oneshot::channel();
@@ -716,7 +717,7 @@ fn job_ingest(kv: &Kv) -> Result<Value, String> {
         let mut builder = RelayPool::builder()
             .recipient(addr.clone().recipient())
             .arbiters(arbiters)
-            .dedup_capacity(n.max(DEFAULT_DEDUP_CAPACITY))
+            .dedup_capacity(dedup)
             .default_options(if window > 0 {
                 RelayOptions::new()
                     .verify_events(verify)

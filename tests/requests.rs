@@ -106,6 +106,28 @@ async fn a_single_relay_publish_resolves_when_the_relay_is_removed_meanwhile() {
     );
 }
 
+/// `do_send(Publish)` has no caller to answer: the single-relay path still publishes, and
+/// the connection's `OK` handler answering nobody is harmless (the user still gets the `OK`
+/// as a `RelayMessage`).
+#[actix::test]
+async fn a_fire_and_forget_publish_still_reaches_the_relay() {
+    let relay = TestRelay::start().await.expect("relay starts");
+    let (pool, mut inbox) = pool_on(vec![relay.url()]);
+    inbox.connected(&relay.url()).await;
+    let event = EventBuilder::text_note("nobody waits").sign(&Keys::generate());
+    pool.do_send(Publish::new(event.clone()));
+    relay
+        .wait_until(|r| r.stored_events().contains(&event), WAIT)
+        .await
+        .expect("stored by the relay");
+    let id = event.id;
+    inbox
+        .expect("the OK as a RelayMessage", move |m| {
+            matches!(&m.kind, MessageKind::Ok { event_id, accepted: true, .. } if *event_id == id)
+        })
+        .await;
+}
+
 #[actix::test]
 async fn publish_without_answer_is_told_apart_from_never_sent() {
     let relay = TestRelay::builder()
