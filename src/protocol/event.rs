@@ -131,7 +131,11 @@ fn curve_point(pubkey: &PublicKey) -> Result<XOnlyPublicKey> {
 impl Event {
     /// Parses an event object from JSON, checking its structure only.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(Error::from_json)
+        // Read by hand where it can be (see `event_scan`), else by the derived parser.
+        match super::event_scan::event(json) {
+            Some(event) => Ok(event),
+            None => serde_json::from_str(json).map_err(Error::from_json),
+        }
     }
 
     /// The event as compact JSON, byte for byte what `serde_json` writes for it (fields in

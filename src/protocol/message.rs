@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::event::{json_bytes_into_string, Event};
+use super::event_scan;
 use super::filter::Filter;
 use super::ids::EventId;
 
@@ -251,6 +252,13 @@ fn parse_str<T: ParseSeq>(json: &str) -> Result<T> {
         .0
 }
 
+/// The relay frame as the derived serde parser reads it: the reference for
+/// `event_scan`'s tests.
+#[cfg(test)]
+pub(crate) fn serde_relay_frame(json: &str) -> Result<RelayFrame> {
+    parse_str(json)
+}
+
 fn parse_slice<T: ParseSeq>(bytes: &[u8]) -> Result<T> {
     // The whole frame must be UTF-8 (RFC 6455 text frames, RFC 8259 JSON). Checking it here
     // also covers the parts serde_json skips without looking (extra trailing elements, the
@@ -258,10 +266,11 @@ fn parse_slice<T: ParseSeq>(bytes: &[u8]) -> Result<T> {
     // serde_json checks every string on its own, while one check of the whole frame (fast
     // on mostly-ASCII JSON) and then reading it as text parses real EVENT frames about 8 %
     // faster (benches/protocol.rs).
-    match std::str::from_utf8(bytes) {
-        Ok(json) => parse_str(json),
-        Err(e) => Err(Error::Json(format!("not UTF-8: {e}"))),
-    }
+    parse_str(frame_text(bytes)?)
+}
+
+fn frame_text(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|e| Error::Json(format!("not UTF-8: {e}")))
 }
 
 impl ParseSeq for ClientMessage {
@@ -438,12 +447,15 @@ fn verb_and_event_json(verb: &str, event: &Event) -> String {
 impl RelayFrame {
     /// Parses a relay message from JSON text.
     pub fn from_json(json: &str) -> Result<Self> {
-        parse_str(json)
+        // EVENT frames, the hot ones, are read by hand where they can be; everything else
+        // (other messages, unusual spellings, every error) by serde_json.
+        event_scan::event_frame(json).map_or_else(|| parse_str(json), Ok)
     }
 
     /// Parses a relay message from the bytes of a text frame.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        parse_slice(bytes)
+        // The whole frame must be UTF-8; see `parse_slice`.
+        Self::from_json(frame_text(bytes)?)
     }
 
     /// The message as compact JSON.

@@ -11,6 +11,7 @@
 
 mod error;
 mod event;
+mod event_scan;
 mod filter;
 mod hex;
 mod ids;
