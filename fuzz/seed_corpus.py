@@ -63,6 +63,8 @@ def main():
         '["EOSE","sub","extra",1]', '["NOPE"]', "[]", "{}", "null",
     ]
     write("relay_frame", frames)
+    # The hand-written EVENT reader against serde_json: the same frames.
+    write("event_scan", frames)
 
     # Client -> relay messages.
     messages = [f'["EVENT",{e}]' for e in events[:200]]

@@ -253,9 +253,11 @@ fn parse_str<T: ParseSeq>(json: &str) -> Result<T> {
 }
 
 /// The relay frame as the derived serde parser reads it: the reference for
-/// `event_scan`'s tests.
-#[cfg(test)]
-pub(crate) fn serde_relay_frame(json: &str) -> Result<RelayFrame> {
+/// `event_scan`'s tests and for the `event_scan` fuzz target (`--cfg fuzzing`, which
+/// cargo-fuzz sets; never part of a normal build).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub fn serde_relay_frame(json: &str) -> Result<RelayFrame> {
     parse_str(json)
 }
 

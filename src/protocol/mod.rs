@@ -32,6 +32,9 @@ pub use hex::HexError;
 pub use ids::{EventId, PublicKey, Signature};
 pub use keys::{EventBuilder, Keys};
 pub use kind::{Kind, KindRange};
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use message::serde_relay_frame;
 pub use message::{ClientMessage, CountResult, RelayFrame, SubscriptionId};
 pub use reason::Reason;
 pub use tag::Tag;
