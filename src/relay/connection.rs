@@ -149,7 +149,9 @@ pub struct RelayConnection {
     pub(super) ever_connected: bool,
     pub(super) outage_reported: bool,
     pub(super) ping_sent: Option<Instant>,
-    pub(super) last_rx: Instant,
+    /// Frames read, on every socket: the ping check compares counts, not clock readings,
+    /// so that reading a frame costs no clock call.
+    pub(super) frames_rx: u64,
     pub(super) last_resume: Instant,
     pub(super) reassembly: Option<Reassembly>,
     pub(super) since_ack: usize,
@@ -211,7 +213,7 @@ impl RelayConnection {
             ever_connected: false,
             outage_reported: false,
             ping_sent: None,
-            last_rx: now,
+            frames_rx: 0,
             last_resume: now,
             reassembly: None,
             since_ack: 0,
@@ -307,7 +309,6 @@ impl RelayConnection {
         self.close_on_drop = Some(sink.clone());
         self.sink = Some(SinkWrite::new(sink, ctx));
         let now = Instant::now();
-        self.last_rx = now;
         self.ping_sent = None;
         self.reassembly = None;
         self.outage_reported = false;

@@ -129,23 +129,31 @@ impl RelayConnection {
         }
         RelayStats::add(&self.shared.stats.frames_out, 1);
         self.ping_sent = Some(sent);
-        let generation = self.generation;
-        let timeout = self.options.ping_timeout;
-        ctx.run_later(timeout, move |act, ctx| {
-            act.check_ping(generation, sent, ctx)
+        self.check_ping_later(sent, ctx);
+    }
+
+    /// After the ping timeout, [`check_ping`](Self::check_ping) whether any frame arrived
+    /// on this socket since `since` (the ping, or a resume after waiting for the user).
+    fn check_ping_later(&mut self, since: Instant, ctx: &mut Context<Self>) {
+        let (generation, frames) = (self.generation, self.frames_rx);
+        ctx.run_later(self.options.ping_timeout, move |act, ctx| {
+            act.check_ping(generation, since, frames, ctx)
         });
     }
 
-    pub(super) fn check_ping(&mut self, generation: u64, sent: Instant, ctx: &mut Context<Self>) {
-        if self.generation != generation || self.last_rx >= sent {
+    fn check_ping(
+        &mut self,
+        generation: u64,
+        since: Instant,
+        frames: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.generation != generation || self.frames_rx != frames {
             return;
         }
-        if self.last_resume > sent {
+        if self.last_resume > since {
             // We were waiting for the user's actor, not reading: give the relay a fair chance.
-            let timeout = self.options.ping_timeout;
-            ctx.run_later(timeout, move |act, ctx| {
-                act.check_ping(generation, act.last_resume, ctx)
-            });
+            self.check_ping_later(self.last_resume, ctx);
             return;
         }
         log::warn!(
@@ -160,7 +168,7 @@ impl RelayConnection {
     // ---- reading -------------------------------------------------------------------------
 
     pub(super) fn on_frame(&mut self, frame: Frame, ctx: &mut Context<Self>) {
-        self.last_rx = Instant::now();
+        self.frames_rx += 1;
         RelayStats::add(&self.shared.stats.frames_in, 1);
         match frame {
             Frame::Text(bytes) => self.on_text(bytes, ctx),
