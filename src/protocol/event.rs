@@ -349,7 +349,7 @@ const ESCAPE_SCAN_CHUNK: usize = 16;
 
 /// The index of the first byte of `bytes` that must be escaped.
 #[inline]
-fn find_escape(bytes: &[u8]) -> Option<usize> {
+pub(super) fn find_escape(bytes: &[u8]) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(ESCAPE_SCAN_CHUNK);
     let mut base = 0;
     for chunk in &mut chunks {

@@ -15,7 +15,7 @@
 //! this one answers (tested below against serde_json on the shared test data and on thousands
 //! of mutations of it).
 
-use super::event::Event;
+use super::event::{find_escape, Event};
 use super::hex;
 use super::ids::{EventId, PublicKey, Signature};
 use super::kind::Kind;
@@ -51,38 +51,10 @@ pub(crate) fn event(text: &str) -> Option<Event> {
 }
 
 /// Index of the first `"`, `\` or control character (below U+0020) at or after `from`, or
-/// `bytes.len()`.
-///
-/// Eight bytes at a time: for each byte-wide test, subtracting from every byte at once sets a
-/// byte's top bit where the byte was below the bound (the classic "has a zero byte" test). A
-/// borrow can only start at a byte that matches, so the lowest flagged byte is always a real
-/// match, which is the only one used. Bytes from U+0080 up have their top bit set and are
-/// masked out: they are never control characters.
+/// `bytes.len()`: the bytes JSON requires to be escaped, found as the serializer finds them.
 fn scan(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = u64::MAX / 255;
-    const TOPS: u64 = ONES << 7;
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(chunk);
-        let control = w.wrapping_sub(ONES * 0x20);
-        let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
-        let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
-        let found = (control | quote | backslash) & !w & TOPS;
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    let rest = bytes.get(from..).unwrap_or_default();
+    find_escape(rest).map_or(bytes.len(), |i| from + i)
 }
 
 struct Reader<'a> {
