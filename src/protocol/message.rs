@@ -6,9 +6,10 @@
 //! not an array, too few elements, wrong element types, bad hex, an unknown type — is a typed
 //! [`Error`], never a panic.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -22,20 +23,23 @@ use super::ids::EventId;
 
 /// A subscription id: an arbitrary string chosen by the client, unique per connection
 /// (NIP-01 allows up to 64 characters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SubscriptionId(String);
+///
+/// Cloning it is cheap (a shared string): every event a relay delivers carries its
+/// subscription's id, and the connection hands out clones of the id it subscribed with
+/// instead of a new string per event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionId(Arc<str>);
 
 impl SubscriptionId {
     /// Wraps a string.
     pub fn new(id: impl Into<String>) -> Self {
-        SubscriptionId(id.into())
+        SubscriptionId(Arc::from(id.into()))
     }
 
     /// A random id of 16 hex characters.
     pub fn generate() -> Self {
         let bytes: [u8; 8] = rand::random();
-        SubscriptionId(super::hex::encode(&bytes))
+        SubscriptionId::new(super::hex::encode(&bytes))
     }
 
     /// The id as a string.
@@ -52,13 +56,47 @@ impl fmt::Display for SubscriptionId {
 
 impl From<&str> for SubscriptionId {
     fn from(s: &str) -> Self {
-        SubscriptionId(s.to_owned())
+        SubscriptionId(Arc::from(s))
     }
 }
 
 impl From<String> for SubscriptionId {
     fn from(s: String) -> Self {
-        SubscriptionId(s)
+        SubscriptionId::new(s)
+    }
+}
+
+/// Lets maps keyed by subscription id be searched with the `&str` of a frame.
+impl Borrow<str> for SubscriptionId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for SubscriptionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SubscriptionId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_str(SubscriptionIdVisitor)
+    }
+}
+
+/// Copies the string once into the shared one (a `String` first would be a second copy).
+struct SubscriptionIdVisitor;
+
+impl Visitor<'_> for SubscriptionIdVisitor {
+    type Value = SubscriptionId;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, id: &str) -> std::result::Result<SubscriptionId, E> {
+        Ok(SubscriptionId::from(id))
     }
 }
 
@@ -446,6 +484,18 @@ fn verb_and_event_json(verb: &str, event: &Event) -> String {
     json_bytes_into_string(out)
 }
 
+/// A relay frame as a connection reads it: [`RelayFrame::read_inbound`].
+#[derive(Debug)]
+pub(crate) enum InboundFrame<'a> {
+    /// `["EVENT", <subscription id>, <event>]`, the id still in the frame.
+    Event {
+        subscription_id: &'a str,
+        event: Box<Event>,
+    },
+    /// Any other frame (or an EVENT frame the fast reader left to serde_json).
+    Other(RelayFrame),
+}
+
 impl RelayFrame {
     /// Parses a relay message from JSON text.
     pub fn from_json(json: &str) -> Result<Self> {
@@ -458,6 +508,20 @@ impl RelayFrame {
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         // The whole frame must be UTF-8; see `parse_slice`.
         Self::from_json(frame_text(bytes)?)
+    }
+
+    /// [`RelayFrame::from_slice`] for a connection: an `EVENT` frame read by hand comes with
+    /// its subscription id borrowed from the frame (see [`InboundFrame`]). The same frames
+    /// parse, to the same values, with the same errors.
+    pub(crate) fn read_inbound(bytes: &[u8]) -> Result<InboundFrame<'_>> {
+        let text = frame_text(bytes)?;
+        match event_scan::event_frame_parts(text) {
+            Some((subscription_id, event)) => Ok(InboundFrame::Event {
+                subscription_id,
+                event: Box::new(event),
+            }),
+            None => parse_str(text).map(InboundFrame::Other),
+        }
     }
 
     /// The message as compact JSON.

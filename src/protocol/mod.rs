@@ -35,6 +35,7 @@ pub use kind::{Kind, KindRange};
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use message::serde_relay_frame;
+pub(crate) use message::InboundFrame;
 pub use message::{ClientMessage, CountResult, RelayFrame, SubscriptionId};
 pub use reason::Reason;
 pub use tag::Tag;

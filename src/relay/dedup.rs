@@ -188,6 +188,10 @@ pub(crate) struct Dedup {
     sig_keys: RandomState,
 }
 
+/// An event's key in the verified memory: its id and signature ([`Dedup::verified_key`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VerifiedKey(u64);
+
 fn id_key(id: &EventId) -> u64 {
     let b = id.as_bytes();
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -209,18 +213,19 @@ impl Dedup {
     /// The verified memory vouches for an id *and* its whole signature: the signature is
     /// not part of the id, so the same content with another signature is checked again (a
     /// forged one fails; a second valid one, which BIP-340's random nonces allow, is
-    /// remembered too).
-    fn verified_key(&self, id: &EventId, sig: &Signature) -> u64 {
-        id_key(id) ^ self.sig_keys.hash_one(sig.as_bytes())
+    /// remembered too). Computed once per event, for [`is_verified`](Self::is_verified)
+    /// and then [`mark_verified`](Self::mark_verified).
+    pub(crate) fn verified_key(&self, id: &EventId, sig: &Signature) -> VerifiedKey {
+        VerifiedKey(id_key(id) ^ self.sig_keys.hash_one(sig.as_bytes()))
     }
 
     /// Whether this (recomputed) id has passed signature verification before with this
     /// signature. Counts a hit or a miss.
-    pub(crate) fn is_verified(&self, id: &EventId, sig: &Signature) -> bool {
+    pub(crate) fn is_verified(&self, key: VerifiedKey) -> bool {
         let Ok(mut inner) = self.inner.lock() else {
             return false;
         };
-        let hit = inner.verified.contains(self.verified_key(id, sig));
+        let hit = inner.verified.contains(key.0);
         if hit {
             inner.stats.verify_hits += 1;
         } else {
@@ -230,9 +235,9 @@ impl Dedup {
     }
 
     /// Remembers that this id verified with this signature.
-    pub(crate) fn mark_verified(&self, id: &EventId, sig: &Signature) {
+    pub(crate) fn mark_verified(&self, key: VerifiedKey) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.verified.insert(self.verified_key(id, sig));
+            inner.verified.insert(key.0);
         }
     }
 
@@ -290,14 +295,14 @@ mod tests {
         let a = SubscriptionId::new("a");
         let b = SubscriptionId::new("b");
         let sig = Signature::from_bytes([9; 64]);
-        assert!(!d.is_verified(&id(1), &sig));
-        d.mark_verified(&id(1), &sig);
-        assert!(d.is_verified(&id(1), &sig));
+        assert!(!d.is_verified(d.verified_key(&id(1), &sig)));
+        d.mark_verified(d.verified_key(&id(1), &sig));
+        assert!(d.is_verified(d.verified_key(&id(1), &sig)));
         let mut other = [9; 64];
         other[63] = 8;
         let other = Signature::from_bytes(other);
         assert!(
-            !d.is_verified(&id(1), &other),
+            !d.is_verified(d.verified_key(&id(1), &other)),
             "another signature is checked again"
         );
         let r = RelayUrl::parse("ws://r").expect("url");
@@ -365,10 +370,10 @@ mod tests {
         let d = Dedup::new(3, Delivery::OncePerSubscription);
         let sig = Signature::from_bytes([9; 64]);
         for n in 0..10 {
-            d.mark_verified(&id(n), &sig);
+            d.mark_verified(d.verified_key(&id(n), &sig));
         }
         assert_eq!(d.stats().remembered, 3);
-        assert!(d.is_verified(&id(9), &sig));
-        assert!(!d.is_verified(&id(0), &sig));
+        assert!(d.is_verified(d.verified_key(&id(9), &sig)));
+        assert!(!d.is_verified(d.verified_key(&id(0), &sig)));
     }
 }

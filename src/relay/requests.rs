@@ -104,7 +104,7 @@ impl RelayConnection {
             RelayFrame::Event {
                 subscription_id,
                 event,
-            } => self.on_event(subscription_id, event, ctx),
+            } => self.on_event(subscription_id.as_str(), event, ctx),
             RelayFrame::Ok {
                 event_id,
                 accepted,
@@ -137,21 +137,24 @@ impl RelayConnection {
 
     /// The hot path: recompute the id, skip the signature check if this id verified
     /// before (on any relay of the pool), deliver once per subscription.
-    fn on_event(
+    ///
+    /// The subscription id comes as the frame has it; what is delivered carries the
+    /// subscription's own (shared) id.
+    pub(crate) fn on_event(
         &mut self,
-        subscription_id: SubscriptionId,
+        subscription_id: &str,
         event: Box<Event>,
         ctx: &mut Context<Self>,
     ) {
         RelayStats::add(&self.shared.stats.events_received, 1);
-        let Some(sub) = self.subs.subs.get_mut(&subscription_id) else {
-            if self.subs.was_recently_closed(&subscription_id) {
+        let Some((subscription_id, sub)) = self.subs.get_mut(subscription_id) else {
+            if self.subs.was_recently_closed(subscription_id) {
                 // Sent before the relay processed our CLOSE: expected, counted, not an error.
                 RelayStats::add(&self.shared.stats.events_duplicate, 1);
             } else {
                 self.report_error(
                     RelayError::UnknownSubscription {
-                        subscription_id,
+                        subscription_id: SubscriptionId::from(subscription_id),
                         event_id: event.id,
                     },
                     ctx,
@@ -159,22 +162,26 @@ impl RelayConnection {
             }
             return;
         };
+        let subscription_id = subscription_id.clone();
         if self.options.verify_events {
             // The id is recomputed once; only an event not verified before (same id and
             // signature, on any relay of the pool) costs a signature check.
             let computed = event.compute_id();
-            let mut checked_now = false;
+            let mut checked_now = None;
             let result = if computed != event.id {
                 Err(crate::protocol::Error::IdMismatch {
                     claimed: event.id,
                     computed,
                 })
-            } else if self.dedup.is_verified(&computed, &event.sig) {
-                Ok(())
             } else {
-                RelayStats::add(&self.shared.stats.verifications, 1);
-                checked_now = true;
-                event.verify_signature()
+                let key = self.dedup.verified_key(&computed, &event.sig);
+                if self.dedup.is_verified(key) {
+                    Ok(())
+                } else {
+                    RelayStats::add(&self.shared.stats.verifications, 1);
+                    checked_now = Some(key);
+                    event.verify_signature()
+                }
             };
             if let Err(error) = result {
                 RelayStats::add(&self.shared.stats.events_invalid, 1);
@@ -189,8 +196,8 @@ impl RelayConnection {
                 );
                 return;
             }
-            if checked_now {
-                self.dedup.mark_verified(&event.id, &event.sig);
+            if let Some(key) = checked_now {
+                self.dedup.mark_verified(key);
             }
         }
         if !sub.filters.iter().any(|f| f.matches(&event)) {

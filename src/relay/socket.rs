@@ -16,7 +16,7 @@ use super::connection::{Outgoing, RelayConnection};
 use super::error::RelayError;
 use super::message::{DisconnectReason, MessageKind};
 use super::stats::RelayStats;
-use crate::protocol::{ClientMessage, EventId, RelayFrame};
+use crate::protocol::{ClientMessage, EventId, InboundFrame, RelayFrame};
 
 /// One item of the socket's read stream, tagged with the connection generation it belongs
 /// to, so that a late item of an old socket is never mistaken for the current one.
@@ -252,8 +252,12 @@ impl RelayConnection {
 
     pub(super) fn on_text(&mut self, bytes: Bytes, ctx: &mut Context<Self>) {
         RelayStats::add(&self.shared.stats.bytes_in, bytes.len() as u64);
-        match RelayFrame::from_slice(&bytes) {
-            Ok(frame) => self.on_relay_frame(frame, ctx),
+        match RelayFrame::read_inbound(&bytes) {
+            Ok(InboundFrame::Event {
+                subscription_id,
+                event,
+            }) => self.on_event(subscription_id, event, ctx),
+            Ok(InboundFrame::Other(frame)) => self.on_relay_frame(frame, ctx),
             Err(error) => {
                 let excerpt = excerpt(&bytes);
                 log::debug!("{}: unparseable frame: {error}: {excerpt}", self.url);

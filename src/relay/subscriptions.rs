@@ -3,6 +3,7 @@
 //! connection actor does the I/O.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,8 +181,16 @@ impl SubTable {
         removed
     }
 
-    pub(crate) fn was_recently_closed(&self, id: &SubscriptionId) -> bool {
-        self.recently_closed.contains(id)
+    pub(crate) fn was_recently_closed(&self, id: &str) -> bool {
+        self.recently_closed.iter().any(|c| c.as_str() == id)
+    }
+
+    /// The subscription with this id, and the id as the table holds it (cheap to clone),
+    /// in one lookup.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<(&SubscriptionId, &mut ConnSub)> {
+        self.subs
+            .range_mut::<str, _>((Bound::Included(id), Bound::Included(id)))
+            .next()
     }
 
     pub(crate) fn live_count(&self) -> usize {
@@ -290,6 +299,6 @@ mod tests {
         assert!(t.sendable().is_empty());
         t.remove(&first[0]);
         assert_eq!(t.sendable().len(), 1);
-        assert!(t.was_recently_closed(&first[0]));
+        assert!(t.was_recently_closed(first[0].as_str()));
     }
 }
