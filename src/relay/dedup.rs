@@ -254,11 +254,21 @@ impl Dedup {
 
     /// Whether the event should be delivered now to the subscription whose
     /// [`subscription_key`](Self::subscription_key) this is (the first time), and remembers
-    /// that it was.
-    pub(crate) fn first_delivery(&self, id: &EventId, subscription_key: u64) -> bool {
+    /// that it was; with `verified`, also remembers that its signature was just checked
+    /// (what [`mark_verified`](Self::mark_verified) does, under the same lock: a lock costs
+    /// two locked instructions, about as much as the rest of this call).
+    pub(crate) fn first_delivery(
+        &self,
+        verified: Option<VerifiedKey>,
+        id: &EventId,
+        subscription_key: u64,
+    ) -> bool {
         let Ok(mut inner) = self.inner.lock() else {
             return true;
         };
+        if let Some(key) = verified {
+            inner.verified.insert(key.0);
+        }
         let first = inner.delivered.insert(id_key(id) ^ subscription_key);
         if first {
             inner.stats.delivery_misses += 1;
@@ -307,12 +317,17 @@ mod tests {
         );
         let r = RelayUrl::parse("ws://r").expect("url");
         let (ka, kb) = (d.subscription_key(&a, &r), d.subscription_key(&b, &r));
-        assert!(d.first_delivery(&id(1), ka));
-        assert!(!d.first_delivery(&id(1), ka));
-        assert!(d.first_delivery(&id(1), kb));
+        assert!(d.first_delivery(None, &id(1), ka));
+        assert!(!d.first_delivery(None, &id(1), ka));
+        assert!(d.first_delivery(None, &id(1), kb));
         let s = d.stats();
         assert_eq!((s.verify_hits, s.verify_misses), (1, 2));
         assert_eq!((s.delivery_hits, s.delivery_misses), (1, 2));
+        // A delivery can carry the verification it follows, remembered with it.
+        let checked = d.verified_key(&id(2), &sig);
+        assert!(d.first_delivery(Some(checked), &id(2), ka));
+        assert!(d.is_verified(checked));
+        assert!(!d.is_verified(d.verified_key(&id(2), &other)));
     }
 
     #[test]
@@ -322,9 +337,9 @@ mod tests {
         let r1 = RelayUrl::parse("ws://r1").expect("url");
         let r2 = RelayUrl::parse("ws://r2").expect("url");
         let (k1, k2) = (d.subscription_key(&a, &r1), d.subscription_key(&a, &r2));
-        assert!(d.first_delivery(&id(1), k1));
-        assert!(d.first_delivery(&id(1), k2));
-        assert!(!d.first_delivery(&id(1), k1));
+        assert!(d.first_delivery(None, &id(1), k1));
+        assert!(d.first_delivery(None, &id(1), k2));
+        assert!(!d.first_delivery(None, &id(1), k1));
     }
 
     #[test]
@@ -338,10 +353,12 @@ mod tests {
         let r2 = RelayUrl::parse("ws://r2").expect("url");
         let key = d.subscription_key(&a, &r1);
         assert_eq!(other_connection.subscription_key(&a, &r2), key);
-        assert!(d.first_delivery(&id(7), key));
-        assert!(
-            !other_connection.first_delivery(&id(7), other_connection.subscription_key(&a, &r2))
-        );
+        assert!(d.first_delivery(None, &id(7), key));
+        assert!(!other_connection.first_delivery(
+            None,
+            &id(7),
+            other_connection.subscription_key(&a, &r2)
+        ));
     }
 
     #[test]

@@ -163,11 +163,13 @@ impl RelayConnection {
             return;
         };
         let subscription_id = subscription_id.clone();
+        // Set when this event's signature was checked now: remembered together with its
+        // delivery, under one lock of the de-dup memory.
+        let mut checked_now = None;
         if self.options.verify_events {
             // The id is recomputed once; only an event not verified before (same id and
             // signature, on any relay of the pool) costs a signature check.
             let computed = event.compute_id();
-            let mut checked_now = None;
             let result = if computed != event.id {
                 Err(crate::protocol::Error::IdMismatch {
                     claimed: event.id,
@@ -196,11 +198,11 @@ impl RelayConnection {
                 );
                 return;
             }
+        }
+        if !sub.filters.iter().any(|f| f.matches(&event)) {
             if let Some(key) = checked_now {
                 self.dedup.mark_verified(key);
             }
-        }
-        if !sub.filters.iter().any(|f| f.matches(&event)) {
             RelayStats::add(&self.shared.stats.events_invalid, 1);
             self.report_error(
                 RelayError::UnrequestedEvent {
@@ -211,7 +213,9 @@ impl RelayConnection {
             );
             return;
         }
-        let first = self.dedup.first_delivery(&event.id, sub.dedup_key);
+        let first = self
+            .dedup
+            .first_delivery(checked_now, &event.id, sub.dedup_key);
         sub.saw_event(event.created_at);
         if !first {
             RelayStats::add(&self.shared.stats.events_duplicate, 1);
