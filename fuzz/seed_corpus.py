@@ -63,8 +63,6 @@ def main():
         '["EOSE","sub","extra",1]', '["NOPE"]', "[]", "{}", "null",
     ]
     write("relay_frame", frames)
-    # The hand-written EVENT reader against serde_json: the same frames.
-    write("event_scan", frames)
 
     # Client -> relay messages.
     messages = [f'["EVENT",{e}]' for e in events[:200]]
@@ -79,6 +77,8 @@ def main():
         messages.append(json.dumps(["COUNT", "c", f]))
     messages += ['["CLOSE","sub"]', '["REQ","sub",{}]', '["REQ","sub"]', '["COUNT","q",{}]']
     write("client_message", messages)
+    # The hand-written EVENT readers against serde_json: relay frames and publishes.
+    write("event_scan", frames + messages)
 
     write("event_verify", events)
 

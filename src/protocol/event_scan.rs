@@ -1,5 +1,6 @@
 //! A hand-written reader for the frame that arrives by the hundred thousand:
-//! `["EVENT", <subscription id>, <event>]`, and for the event object inside it.
+//! `["EVENT", <subscription id>, <event>]`, for the event object inside it, and for a
+//! client's publish, `["EVENT", <event>]` (what `TestRelay` reads).
 //!
 //! The derived serde parser spends most of an EVENT frame's ~8,500 instructions in generic
 //! machinery: a visitor per field, an escape scan over the 256 hex characters of the id, key
@@ -48,6 +49,21 @@ pub(crate) fn event_frame_parts(text: &str) -> Option<(&str, Event)> {
     r.eat(b']')?;
     r.end()?;
     Some((subscription_id, event))
+}
+
+/// `["EVENT", <event>]`, a client's publish, read by hand (the event only), or `None`: parse
+/// it with serde_json.
+pub(crate) fn client_event(text: &str) -> Option<Event> {
+    let mut r = Reader::new(text);
+    r.eat(b'[')?;
+    if r.plain_str()? != "EVENT" {
+        return None;
+    }
+    r.eat(b',')?;
+    let event = r.event()?;
+    r.eat(b']')?;
+    r.end()?;
+    Some(event)
 }
 
 /// An event object read by hand, or `None`: parse it with serde_json.
@@ -306,8 +322,8 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::message::serde_relay_frame;
-    use crate::protocol::InboundFrame;
+    use crate::protocol::message::{serde_client_message, serde_relay_frame};
+    use crate::protocol::{ClientMessage, InboundFrame};
 
     fn testdata(file: &str) -> Vec<String> {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/");
@@ -344,6 +360,31 @@ mod tests {
             InboundFrame::Other(frame) => frame,
         });
         assert_eq!(inbound, slow, "read_inbound on {text:?}");
+        // The same text without the subscription id is a client's publish (or its mutant).
+        client_agrees(&text.replacen(r#""sub","#, "", 1));
+        fast.is_some()
+    }
+
+    /// [`agrees`] for a client's message: the reader of publishes, where it answers, and
+    /// `ClientMessage::from_json` always, give what serde_json gives. Returns whether the
+    /// reader answered.
+    fn client_agrees(text: &str) -> bool {
+        let slow = serde_client_message(text);
+        let fast = client_event(text);
+        if let Some(fast) = &fast {
+            let fast = ClientMessage::Event(Box::new(fast.clone()));
+            assert_eq!(
+                Ok(&fast),
+                slow.as_ref(),
+                "publish reader disagrees on {text:?}"
+            );
+        }
+        assert_eq!(ClientMessage::from_json(text), slow, "on {text:?}");
+        assert_eq!(
+            ClientMessage::from_slice(text.as_bytes()),
+            slow,
+            "on {text:?}"
+        );
         fast.is_some()
     }
 
@@ -359,6 +400,8 @@ mod tests {
             assert!(!lines.is_empty());
             for line in &lines {
                 assert!(agrees(&frame(line)), "{file}: not read by hand: {line}");
+                let publish = format!(r#"["EVENT",{line}]"#);
+                assert!(client_agrees(&publish), "{file}: publish not read by hand");
                 let fast = event(line).expect("the event object alone");
                 assert_eq!(serde_json::from_str::<Event>(line).ok(), Some(fast));
             }

@@ -32,10 +32,10 @@ pub use hex::HexError;
 pub use ids::{EventId, PublicKey, Signature};
 pub use keys::{EventBuilder, Keys};
 pub use kind::{Kind, KindRange};
+pub(crate) use message::InboundFrame;
 #[cfg(fuzzing)]
 #[doc(hidden)]
-pub use message::serde_relay_frame;
-pub(crate) use message::InboundFrame;
+pub use message::{serde_client_message, serde_relay_frame};
 pub use message::{ClientMessage, CountResult, RelayFrame, SubscriptionId};
 pub use reason::Reason;
 pub use tag::Tag;
