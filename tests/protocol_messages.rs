@@ -1332,3 +1332,31 @@ fn nip42_rejects_wrong_challenge_relay_kind_time_and_tampering() {
         Err(AuthError::Invalid(Error::InvalidSignature))
     );
 }
+
+/// `SubscriptionId` is a shared string with its own serde impls: it reads and writes what a
+/// plain `String` did, escapes, bytes and errors included.
+#[test]
+fn subscription_ids_read_and_write_like_strings() {
+    use serde::de::value::{BytesDeserializer, Error as ValueError};
+    use serde::Deserialize as _;
+
+    let plain: SubscriptionId = serde_json::from_str(r#""feed-1""#).expect("plain");
+    assert_eq!(plain, sub("feed-1"));
+    let escaped: SubscriptionId = serde_json::from_str(r#""a\"b\u00e9""#).expect("escaped");
+    assert_eq!(escaped.as_str(), "a\"bé");
+    assert_eq!(
+        serde_json::to_string(&escaped).expect("writes"),
+        r#""a\"bé""#
+    );
+    let cloned = escaped.clone();
+    assert_eq!(cloned, escaped);
+
+    let from_bytes = SubscriptionId::deserialize(BytesDeserializer::<ValueError>::new(b"bytes"));
+    assert_eq!(from_bytes.expect("UTF-8 bytes"), sub("bytes"));
+    let bad = SubscriptionId::deserialize(BytesDeserializer::<ValueError>::new(b"\xff"));
+    assert!(bad.is_err(), "non-UTF-8 bytes are refused");
+
+    let as_string = serde_json::from_str::<String>("5").expect_err("a number");
+    let as_id = serde_json::from_str::<SubscriptionId>("5").expect_err("a number");
+    assert_eq!(as_id.to_string(), as_string.to_string());
+}

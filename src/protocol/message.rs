@@ -98,6 +98,13 @@ impl Visitor<'_> for SubscriptionIdVisitor {
     fn visit_str<E: de::Error>(self, id: &str) -> std::result::Result<SubscriptionId, E> {
         Ok(SubscriptionId::from(id))
     }
+
+    /// UTF-8 bytes, as `String` takes them from formats that hand strings over as bytes.
+    fn visit_bytes<E: de::Error>(self, id: &[u8]) -> std::result::Result<SubscriptionId, E> {
+        std::str::from_utf8(id)
+            .map(SubscriptionId::from)
+            .map_err(|_| E::invalid_value(de::Unexpected::Bytes(id), &self))
+    }
 }
 
 /// A message from a client to a relay.
