@@ -37,33 +37,35 @@ pub(crate) fn event_frame(text: &str) -> Option<RelayFrame> {
 /// among its subscriptions and hands out the id it already holds, so no string is made per
 /// event.
 pub(crate) fn event_frame_parts(text: &str) -> Option<(&str, Event)> {
-    let mut r = Reader::new(text);
-    r.eat(b'[')?;
-    if r.plain_str()? != "EVENT" {
-        return None;
-    }
-    r.eat(b',')?;
-    let subscription_id = r.plain_str()?;
-    r.eat(b',')?;
-    let event = r.event()?;
-    r.eat(b']')?;
-    r.end()?;
-    Some((subscription_id, event))
+    event_array(text, |r| {
+        let subscription_id = r.plain_str()?;
+        r.eat(b',')?;
+        Some((subscription_id, r.event()?))
+    })
 }
 
 /// `["EVENT", <event>]`, a client's publish, read by hand (the event only), or `None`: parse
 /// it with serde_json.
 pub(crate) fn client_event(text: &str) -> Option<Event> {
+    event_array(text, Reader::event)
+}
+
+/// `["EVENT", …]`, the whole text: `elements` reads what follows the verb and its comma, up
+/// to the closing bracket.
+fn event_array<'a, T>(
+    text: &'a str,
+    elements: impl FnOnce(&mut Reader<'a>) -> Option<T>,
+) -> Option<T> {
     let mut r = Reader::new(text);
     r.eat(b'[')?;
     if r.plain_str()? != "EVENT" {
         return None;
     }
     r.eat(b',')?;
-    let event = r.event()?;
+    let value = elements(&mut r)?;
     r.eat(b']')?;
     r.end()?;
-    Some(event)
+    Some(value)
 }
 
 /// An event object read by hand, or `None`: parse it with serde_json.
