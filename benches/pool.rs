@@ -1702,7 +1702,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         ),
         job(
             "s5_pool",
-            "publish → OK, Publish (default arbiters)",
+            "publish → OK, Publish (default arbiters: the pool's own + CPUs − 1)",
             s(&[
                 "publish-pool",
                 &count,
@@ -1722,6 +1722,19 @@ fn orchestrate(selected: &[String]) -> ExitCode {
                 &corpus_arg,
                 "arbiters=0",
                 &format!("url={relay}/pub/zero{{round}}"),
+            ]),
+            false,
+            fast,
+        ),
+        job(
+            "s5_pool_a1",
+            "publish → OK, Publish, arbiters(1)",
+            s(&[
+                "publish-pool",
+                &count,
+                &corpus_arg,
+                "arbiters=1",
+                &format!("url={relay}/pub/one{{round}}"),
             ]),
             false,
             fast,
@@ -1991,6 +2004,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     for (key, label) in [
         ("s5_pool", "default arbiters"),
         ("s5_pool_a0", "arbiters(0)"),
+        ("s5_pool_a1", "arbiters(1)"),
     ] {
         for (field, name, limit) in [("p50_us", "p50", 1.1), ("p99_us", "p99", 1.3)] {
             let pool = med(key, field);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_nostr::pool::{
     AddOutcome, AddRelay, Broadcast, InjectActorFault, ListRelays, PoolError, Reconnect, RelayPool,
-    RemoveRelay, SendTo, Stats,
+    RelayPoolBuilder, RemoveRelay, SendTo, Stats,
 };
 use actix_nostr::protocol::{ClientMessage, Filter, Kind, SubscriptionId};
 use actix_nostr::relay::{ActorFault, DisconnectReason, MessageKind, RelayError, RelayState};
@@ -581,19 +581,29 @@ async fn dropping_the_pool_closes_its_connections() {
         .expect("socket closed");
 }
 
-async fn recipients_can_be_added_and_removed_at_runtime(arbiters: Option<usize>) {
+/// Adds and removes recipients of a pool with `relays` relays, built by `shape` (which
+/// arbiters its connections run on): a notice from every relay reaches exactly the current
+/// recipients, whether a connection delivers directly or through the forwarder.
+async fn recipients_can_be_added_and_removed_at_runtime(
+    relays: usize,
+    shape: fn(RelayPoolBuilder) -> RelayPoolBuilder,
+) {
     use actix_nostr::pool::{AddRecipient, RemoveRecipient};
-    let relay = TestRelay::start().await.expect("relay starts");
+    let mut servers = Vec::new();
+    for _ in 0..relays {
+        servers.push(TestRelay::start().await.expect("relay starts"));
+    }
     let (first, mut first_inbox) = recorder();
     let mut builder = RelayPool::builder()
         .recipient(first.clone())
-        .default_options(fast_options())
-        .relay(relay.url());
-    if let Some(n) = arbiters {
-        builder = builder.arbiters(n);
+        .default_options(fast_options());
+    for relay in &servers {
+        builder = builder.relay(relay.url());
     }
-    let pool = builder.start().expect("pool starts");
-    first_inbox.connected(&relay.url()).await;
+    let pool = shape(builder).start().expect("pool starts");
+    for relay in &servers {
+        first_inbox.connected(&relay.url()).await;
+    }
 
     let (second, mut second_inbox) = recorder();
     assert!(pool
@@ -604,24 +614,28 @@ async fn recipients_can_be_added_and_removed_at_runtime(arbiters: Option<usize>)
         !pool.send(AddRecipient(second)).await.expect("alive"),
         "added once"
     );
-    relay.send_raw_text(r#"["NOTICE","to both"]"#);
-    for inbox in [&mut first_inbox, &mut second_inbox] {
-        inbox
-            .expect(
-                "the notice",
-                |m| matches!(&m.kind, MessageKind::Notice(t) if t == "to both"),
-            )
-            .await;
+    for relay in &servers {
+        relay.send_raw_text(r#"["NOTICE","to both"]"#);
+        for inbox in [&mut first_inbox, &mut second_inbox] {
+            inbox
+                .expect("the notice", |m| {
+                    m.relay.as_str() == relay.url()
+                        && matches!(&m.kind, MessageKind::Notice(t) if t == "to both")
+                })
+                .await;
+        }
     }
 
     assert!(pool.send(RemoveRecipient(first)).await.expect("alive"));
-    relay.send_raw_text(r#"["NOTICE","second only"]"#);
-    second_inbox
-        .expect(
-            "the notice",
-            |m| matches!(&m.kind, MessageKind::Notice(t) if t == "second only"),
-        )
-        .await;
+    for relay in &servers {
+        relay.send_raw_text(r#"["NOTICE","second only"]"#);
+        second_inbox
+            .expect("the notice", |m| {
+                m.relay.as_str() == relay.url()
+                    && matches!(&m.kind, MessageKind::Notice(t) if t == "second only")
+            })
+            .await;
+    }
     let leaked = first_inbox
         .expect_within(
             "nothing",
@@ -634,10 +648,17 @@ async fn recipients_can_be_added_and_removed_at_runtime(arbiters: Option<usize>)
 
 #[actix::test]
 async fn recipients_can_be_added_and_removed_at_runtime_across_threads() {
-    recipients_can_be_added_and_removed_at_runtime(None).await;
+    recipients_can_be_added_and_removed_at_runtime(1, |b| b.arbiters(1)).await;
 }
 
 #[actix::test]
 async fn recipients_can_be_added_and_removed_at_runtime_on_one_thread() {
-    recipients_can_be_added_and_removed_at_runtime(Some(0)).await;
+    recipients_can_be_added_and_removed_at_runtime(1, |b| b.arbiters(0)).await;
+}
+
+/// The pool's own arbiter and a dedicated one: the first relay delivers directly, the second
+/// through the forwarder, the third directly again.
+#[actix::test]
+async fn recipients_can_be_added_and_removed_at_runtime_on_mixed_threads() {
+    recipients_can_be_added_and_removed_at_runtime(3, |b| b.arbiters_with_own(1)).await;
 }

@@ -281,7 +281,7 @@ impl Handler<RelayMessage> for SlowConsumer {
 
 #[actix::test]
 async fn a_slow_consumer_under_a_flood_keeps_memory_bounded_and_loses_nothing() {
-    slow_consumer_under_flood(None).await;
+    slow_consumer_under_flood(Some(1)).await;
 }
 
 #[actix::test]
@@ -289,9 +289,9 @@ async fn a_slow_consumer_of_same_thread_connections_is_bounded_too() {
     slow_consumer_under_flood(Some(0)).await;
 }
 
-/// Floods a slow consumer on its own thread; `arbiters` as given to the pool (`None`: the
-/// default, connections on their own arbiters and batches across; `Some(0)`: connections on
-/// the pool's arbiter, one message per event).
+/// Floods a slow consumer on its own thread; `arbiters` as given to the pool (`Some(1)`:
+/// the connection on a dedicated arbiter, batches across; `Some(0)`: connections on the
+/// pool's arbiter, one message per event; `None`: the default).
 async fn slow_consumer_under_flood(arbiters: Option<usize>) {
     const N: u64 = 3_000;
     const WINDOW: usize = 32;

@@ -69,11 +69,13 @@ pub struct RelayPool {
     pub(crate) keys: Option<Keys>,
     pub(crate) dedup: Dedup,
     pub(crate) subs: BTreeMap<SubscriptionId, PoolSub>,
+    /// Dedicated threads for connections.
     arbiters: Vec<Arbiter>,
+    /// Whether the pool's own arbiter takes a turn too (the first).
+    own_turn: bool,
     next_arbiter: usize,
-    /// How connections reach the recipients: directly on this arbiter, or through a
-    /// forwarder here when they run on other arbiters.
-    outlet: Outlet,
+    /// Reached by the connections on dedicated arbiters, in batches; it hands their messages
+    /// to the recipients here. Connections on the pool's own arbiter deliver directly.
     forwarder: Option<Addr<Forwarder>>,
     pub(crate) shutting_down: bool,
 }
@@ -84,6 +86,9 @@ pub(crate) struct RelayHandle {
     pub(crate) options: RelayOptions,
     pub(crate) addr: Addr<RelayConnection>,
     pub(crate) shared: Arc<RelayShared>,
+    /// Runs on the pool's own arbiter and delivers to the recipients itself (so it needs
+    /// to hear of new recipients).
+    pub(crate) local: bool,
 }
 
 impl RelayPool {
@@ -92,30 +97,50 @@ impl RelayPool {
         RelayPoolBuilder::default()
     }
 
-    /// Starts a connection actor under a supervisor, on the next arbiter in turn (or on the
-    /// pool's own when it has none).
+    /// Starts a connection actor under a supervisor, on the next arbiter in turn (the pool's
+    /// own one included when it takes turns). Says whether it runs here, delivering directly.
     pub(crate) fn spawn_connection(
         &mut self,
         url: RelayUrl,
         options: RelayOptions,
         shared: Arc<RelayShared>,
-    ) -> Addr<RelayConnection> {
-        let parts = ConnectionParts {
+    ) -> (Addr<RelayConnection>, bool) {
+        let slots = self.arbiters.len() + usize::from(self.own_turn);
+        let index = self.next_arbiter % slots.max(1);
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        let dedicated = match (
+            &self.forwarder,
+            index.checked_sub(usize::from(self.own_turn)),
+        ) {
+            (Some(forwarder), Some(i)) => self
+                .arbiters
+                .get(i)
+                .map(|a| (a.handle(), forwarder.clone().recipient())),
+            _ => None,
+        };
+        let parts = |outlet| ConnectionParts {
             url,
             options,
-            outlet: self.outlet.clone(),
+            outlet,
             shared,
             dedup: self.dedup.clone(),
             keys: self.keys.clone(),
         };
-        if self.arbiters.is_empty() {
-            return Supervisor::start(move |_| RelayConnection::new(parts));
+        match dedicated {
+            Some((arbiter, forwarder)) => {
+                let parts = parts(Outlet::Batched(forwarder));
+                let addr =
+                    Supervisor::start_in_arbiter(&arbiter, move |_| RelayConnection::new(parts));
+                (addr, false)
+            }
+            None => {
+                let parts = parts(Outlet::Direct(self.recipients.clone()));
+                (
+                    Supervisor::start(move |_| RelayConnection::new(parts)),
+                    true,
+                )
+            }
         }
-        let index = self.next_arbiter % self.arbiters.len();
-        self.next_arbiter = self.next_arbiter.wrapping_add(1);
-        Supervisor::start_in_arbiter(&self.arbiters[index].handle(), move |_| {
-            RelayConnection::new(parts)
-        })
     }
 
     pub(crate) fn add_relay(&mut self, url: RelayUrl, options: RelayOptions) -> bool {
@@ -123,12 +148,13 @@ impl RelayPool {
             return false;
         }
         let shared = RelayShared::new();
-        let addr = self.spawn_connection(url.clone(), options.clone(), shared.clone());
+        let (addr, local) = self.spawn_connection(url.clone(), options.clone(), shared.clone());
         let handle = RelayHandle {
             url: url.clone(),
             options,
             addr,
             shared,
+            local,
         };
         self.open_subs_on(&handle);
         self.relays.insert(url, handle);
@@ -152,18 +178,15 @@ impl RelayPool {
         }
     }
 
-    /// Hands the current recipients to whoever delivers: the forwarder, or each
+    /// Hands the current recipients to whoever delivers: the forwarder, and each
     /// connection that delivers directly.
     pub(crate) fn recipients_changed(&mut self) {
-        let list = self.recipients.clone();
-        match &self.forwarder {
-            Some(f) => f.do_send(SetRecipients(list)),
-            None => {
-                self.outlet = Outlet::Direct(list.clone());
-                for h in self.relays.values() {
-                    h.addr.do_send(SetRecipients(list.clone()));
-                }
-            }
+        let list = &self.recipients;
+        if let Some(f) = &self.forwarder {
+            f.do_send(SetRecipients(list.clone()));
+        }
+        for h in self.relays.values().filter(|h| h.local) {
+            h.addr.do_send(SetRecipients(list.clone()));
         }
     }
 
@@ -199,9 +222,10 @@ impl RelayPool {
             log::error!("{url}: connection actor died; starting a replacement");
             handle.shared.stats.record_error("connection actor died");
             let (options, shared) = (handle.options.clone(), handle.shared.clone());
-            let addr = self.spawn_connection(url.clone(), options, shared);
+            let (addr, local) = self.spawn_connection(url.clone(), options, shared);
             if let Some(handle) = self.relays.get_mut(&url) {
                 handle.addr = addr;
+                handle.local = local;
             }
             if let Some(handle) = self.relays.get(&url) {
                 self.open_subs_on(handle);
@@ -274,7 +298,10 @@ pub struct RelayPoolBuilder {
     relays: Vec<(String, Option<RelayOptions>)>,
     dedup_capacity: usize,
     delivery: Delivery,
+    /// Dedicated connection threads.
     arbiters: usize,
+    /// Whether the pool's own arbiter runs connections too, taking the first turn.
+    own_turn: bool,
 }
 
 impl Default for RelayPoolBuilder {
@@ -286,7 +313,9 @@ impl Default for RelayPoolBuilder {
             relays: Vec::new(),
             dedup_capacity: DEFAULT_DEDUP_CAPACITY,
             delivery: Delivery::default(),
-            arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // One thread per core, the pool's own included.
+            arbiters: std::thread::available_parallelism().map_or(0, |n| n.get() - 1),
+            own_turn: true,
         }
     }
 }
@@ -338,12 +367,30 @@ impl RelayPoolBuilder {
         self
     }
 
-    /// Runs the connections on `n` dedicated arbiter threads (round robin), so signature
-    /// checks use several cores; their messages cross to the recipients' arbiter in
-    /// batches. 0 runs everything on the pool's own arbiter (one thread, no batching).
-    /// Defaults to the number of CPUs.
+    /// Runs the connections on `n` dedicated arbiter threads (in turn), so signature checks
+    /// use several cores and none of them runs on the pool's own arbiter; their messages
+    /// cross to the pool's arbiter in batches. 0 runs everything on the pool's own arbiter
+    /// (one thread, no batching).
+    ///
+    /// Defaults to [`arbiters_with_own`](Self::arbiters_with_own)`(cores − 1)`: one thread
+    /// per CPU, the pool's own included.
     pub fn arbiters(mut self, n: usize) -> Self {
         self.arbiters = n;
+        self.own_turn = false;
+        self
+    }
+
+    /// Runs the connections in turn on the pool's own arbiter (first) and on `n` dedicated
+    /// arbiter threads. A connection on the pool's arbiter hands its messages straight to
+    /// the recipients and answers requests without crossing threads (a publish round trip
+    /// with one relay costs two thread wake-ups fewer); the others cross in batches, as with
+    /// [`arbiters`](Self::arbiters). Signature checks of the first relay then share the
+    /// thread with the actors there.
+    ///
+    /// This is the default, with `n` = the number of CPUs − 1.
+    pub fn arbiters_with_own(mut self, n: usize) -> Self {
+        self.arbiters = n;
+        self.own_turn = true;
         self
     }
 
@@ -356,13 +403,8 @@ impl RelayPoolBuilder {
         }
         let forwarder =
             (self.arbiters > 0).then(|| Forwarder::new(self.recipients.clone()).start());
-        let outlet = match &forwarder {
-            Some(f) => Outlet::Batched(f.clone().recipient()),
-            None => Outlet::Direct(self.recipients.clone()),
-        };
         let mut pool = RelayPool {
             relays: BTreeMap::new(),
-            outlet,
             forwarder,
             recipients: self.recipients,
             default_options: self.default_options,
@@ -370,6 +412,7 @@ impl RelayPoolBuilder {
             dedup: Dedup::new(self.dedup_capacity, self.delivery),
             subs: BTreeMap::new(),
             arbiters: (0..self.arbiters).map(|_| Arbiter::new()).collect(),
+            own_turn: self.own_turn,
             next_arbiter: 0,
             shutting_down: false,
         };
