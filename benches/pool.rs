@@ -701,7 +701,8 @@ fn memory_json(v: &mut Value) {
 fn job_ingest(kv: &Kv) -> Result<Value, String> {
     let n = kv.usize("n")?;
     let urls: Vec<String> = kv.get("urls")?.split(',').map(str::to_owned).collect();
-    let arbiters = kv.usize("arbiters")?;
+    // A number, or "default" (the pool's own arbiter and CPUs − 1 dedicated ones).
+    let arbiters = kv.get("arbiters")?.to_owned();
     let verify = kv.usize("verify")? == 1;
     let spin = Duration::from_micros(kv.usize_or("spin_us", 0)? as u64);
     let user_arbiter = kv.usize_or("user_arbiter", 0)? == 1;
@@ -716,7 +717,6 @@ fn job_ingest(kv: &Kv) -> Result<Value, String> {
         let (addr, _arbiter) = start_counter(counter, user_arbiter);
         let mut builder = RelayPool::builder()
             .recipient(addr.clone().recipient())
-            .arbiters(arbiters)
             .dedup_capacity(dedup)
             .default_options(if window > 0 {
                 RelayOptions::new()
@@ -725,6 +725,9 @@ fn job_ingest(kv: &Kv) -> Result<Value, String> {
             } else {
                 RelayOptions::new().verify_events(verify)
             });
+        if arbiters != "default" {
+            builder = builder.arbiters(arbiters.parse().or_msg("arbiters=")?);
+        }
         for url in &urls {
             builder = builder.relay(url.clone());
         }
@@ -1760,6 +1763,19 @@ fn orchestrate(selected: &[String]) -> ExitCode {
             runs,
         ),
         job(
+            "s2_own",
+            "2 relays, default arbiters (the pool's own + 1), verify on",
+            s(&[
+                "ingest",
+                &n_arg,
+                &format!("urls={flood}/a,{flood}/b"),
+                "arbiters=default",
+                "verify=1",
+            ]),
+            true,
+            runs,
+        ),
+        job(
             "s7_limit",
             "slow consumer fed directly (its limit)",
             s(&["consumer", &n_arg, &corpus_arg, &spin, "user_arbiter=1"]),
@@ -1801,7 +1817,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         j.pair = match j.key {
             "s1_a1" | "s1_a0" => Some("verify"),
             "s3_a1" | "s3_a0" => Some("parse"),
-            "s2" => Some("verify2"),
+            "s2" | "s2_own" => Some("verify2"),
             _ => None,
         };
     }
@@ -1899,7 +1915,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         });
     }
     let lost_jobs = [
-        "s1_a1", "s1_a0", "s2", "s3_a1", "s3_a0", "s4", "s7_a1", "s7_a0",
+        "s1_a1", "s1_a0", "s2", "s2_own", "s3_a1", "s3_a0", "s4", "s7_a1", "s7_a0",
     ];
     let failures: usize = jobs.iter().map(|j| j.failures.len()).sum();
     let ingest_runs: usize = lost_jobs
@@ -1922,22 +1938,25 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         versus: String::new(),
         pass: (ingest_runs + lost_failures > 0).then_some(lost_failures == 0),
     });
-    {
-        let rate = med("s2", "rate");
+    for (key, label) in [
+        ("s2", "arbiters(2)"),
+        ("s2_own", "the default arbiters (own + 1)"),
+    ] {
+        let rate = med(key, "rate");
         let base = med("s1_a1", "rate");
         let r = ratio(rate, base);
         rows.push(Row {
             num: "2",
-            scenario: "2 relays on arbiters(2), verify on".into(),
+            scenario: format!("2 relays on {label}, verify on"),
             figure: format!(
                 "{} ev/s; client used {} cores on average; server CPU {} of one core; \
                  two raw verify processes beside it {} /s ({} of that)",
                 grouped(rate.unwrap_or(f64::NAN)),
-                med("s2", "cores_used").map_or("n/a".into(), |x| format!("{x:.2}")),
-                med("s2", "server_cpu_share")
+                med(key, "cores_used").map_or("n/a".into(), |x| format!("{x:.2}")),
+                med(key, "server_cpu_share")
                     .map_or("n/a".into(), |x| format!("{:.0} %", x * 100.0)),
-                grouped(med("s2", "ref_rate").unwrap_or(f64::NAN)),
-                fmt_ratio(med("s2", "paired_ratio")),
+                grouped(med(key, "ref_rate").unwrap_or(f64::NAN)),
+                fmt_ratio(med(key, "paired_ratio")),
             ),
             target: "≥ 1.8× scenario 1 (arbiters(1))".into(),
             versus: fmt_ratio(r),
