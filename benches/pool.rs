@@ -1837,9 +1837,22 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     let rounds = jobs.iter().map(|j| j.runs).max().unwrap_or(0);
     for round in 0..rounds {
         for multi in [false, true] {
-            let todo: Vec<usize> = (0..jobs.len())
+            let mut todo: Vec<usize> = (0..jobs.len())
                 .filter(|&i| jobs[i].multi_core == multi && round < jobs[i].runs)
                 .collect();
+            // The pool's publish jobs take turns running first after the raw socket's, so
+            // that no layout always meets the relay right after the raw socket's job.
+            let slots: Vec<usize> = (0..todo.len())
+                .filter(|&k| jobs[todo[k]].key.starts_with("s5_pool"))
+                .collect();
+            let mut turn: Vec<usize> = slots.iter().map(|&k| todo[k]).collect();
+            if !turn.is_empty() {
+                let by = round % turn.len();
+                turn.rotate_left(by);
+                for (&k, i) in slots.iter().zip(turn) {
+                    todo[k] = i;
+                }
+            }
             if todo.is_empty() {
                 continue;
             }
