@@ -986,15 +986,18 @@ fn job_publish_pool(kv: &Kv) -> Result<Value, String> {
 fn job_idle(kv: &Kv) -> Result<Value, String> {
     let count = kv.usize("count")?;
     let base = kv.get("base")?.to_owned();
+    // Diagnostics: a number of dedicated arbiters instead of the default layout.
+    let arbiters = kv.get("arbiters").unwrap_or("default").to_owned();
     System::new().block_on(async move {
         let (tx, rx) = oneshot::channel();
         let mut counter = Counter::new(Duration::ZERO);
         counter.on_connected = Some((count as u64, tx));
         let (addr, _arbiter) = start_counter(counter, false);
-        let pool = RelayPool::builder()
-            .recipient(addr.clone().recipient())
-            .start()
-            .or_msg("start the pool")?;
+        let mut builder = RelayPool::builder().recipient(addr.clone().recipient());
+        if arbiters != "default" {
+            builder = builder.arbiters(arbiters.parse().or_msg("arbiters=")?);
+        }
+        let pool = builder.start().or_msg("start the pool")?;
         actix::clock::sleep(Duration::from_millis(300)).await;
         let before = status_kib("VmRSS");
         let start = Instant::now();
