@@ -385,7 +385,11 @@ impl RelayPoolBuilder {
     /// the recipients and answers requests without crossing threads (a publish round trip
     /// with one relay costs two thread wake-ups fewer); the others cross in batches, as with
     /// [`arbiters`](Self::arbiters). Signature checks of the first relay then share the
-    /// thread with the actors there.
+    /// thread with the actors there, and an actor that blocks that thread stalls the relay
+    /// too (its pings, its reads): keep such actors on an arbiter of their own, or use
+    /// [`arbiters`](Self::arbiters) to keep every connection off the pool's thread. A pool
+    /// started in `main` under `#[actix_web::main]` lives on the System's thread, where
+    /// actix-web serves no requests (its workers have threads of their own).
     ///
     /// This is the default, with `n` = the number of CPUs − 1.
     pub fn arbiters_with_own(mut self, n: usize) -> Self {
