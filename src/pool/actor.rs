@@ -105,13 +105,9 @@ impl RelayPool {
         options: RelayOptions,
         shared: Arc<RelayShared>,
     ) -> (Addr<RelayConnection>, bool) {
-        let slots = self.arbiters.len() + usize::from(self.own_turn);
-        let index = self.next_arbiter % slots.max(1);
+        let turn = dedicated_turn(self.next_arbiter, self.arbiters.len(), self.own_turn);
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
-        let dedicated = match (
-            &self.forwarder,
-            index.checked_sub(usize::from(self.own_turn)),
-        ) {
+        let dedicated = match (&self.forwarder, turn) {
             (Some(forwarder), Some(i)) => self
                 .arbiters
                 .get(i)
@@ -236,6 +232,16 @@ impl RelayPool {
             });
         }
     }
+}
+
+/// Which dedicated arbiter the `turn`-th connection goes to, or `None` for the pool's own:
+/// the pool's own first when it takes turns, then each dedicated one, round and round.
+fn dedicated_turn(turn: usize, dedicated: usize, own_turn: bool) -> Option<usize> {
+    if dedicated == 0 {
+        return None;
+    }
+    let slots = dedicated + usize::from(own_turn);
+    (turn % slots).checked_sub(usize::from(own_turn))
 }
 
 impl Actor for RelayPool {
@@ -427,5 +433,31 @@ impl RelayPoolBuilder {
             }
             pool
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedicated_turn;
+
+    fn turns(dedicated: usize, own_turn: bool) -> Vec<Option<usize>> {
+        (0..5)
+            .map(|t| dedicated_turn(t, dedicated, own_turn))
+            .collect()
+    }
+
+    #[test]
+    fn connections_take_turns_with_the_pool_s_own_arbiter_first() {
+        // The default on two CPUs: the pool's own, then the one dedicated arbiter.
+        assert_eq!(turns(1, true), [None, Some(0), None, Some(0), None]);
+        assert_eq!(turns(3, true), [None, Some(0), Some(1), Some(2), None]);
+        // `arbiters(n)`: dedicated ones only.
+        assert_eq!(
+            turns(2, false),
+            [Some(0), Some(1), Some(0), Some(1), Some(0)]
+        );
+        // `arbiters(0)` (or one CPU): everything on the pool's own.
+        assert_eq!(turns(0, false), [None; 5]);
+        assert_eq!(turns(0, true), [None; 5]);
     }
 }
