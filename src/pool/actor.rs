@@ -388,8 +388,9 @@ impl RelayPoolBuilder {
 
     /// Runs the connections in turn on the pool's own arbiter (first) and on `n` dedicated
     /// arbiter threads. A connection on the pool's arbiter hands its messages straight to
-    /// the recipients and answers requests without crossing threads (a publish round trip
-    /// with one relay costs two thread wake-ups fewer); the others cross in batches, as with
+    /// the recipients and answers requests made on that thread without crossing threads (a
+    /// publish round trip to one relay costs two thread wake-ups fewer); the others cross in
+    /// batches, as with
     /// [`arbiters`](Self::arbiters). Signature checks of the first relay then share the
     /// thread with the actors there, and an actor that blocks that thread stalls the relay
     /// too (its pings, its reads): keep such actors on an arbiter of their own, or use
