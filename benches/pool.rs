@@ -51,7 +51,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_nostr::pool::{AddRelay, Publish, RelayPool, Stats, Subscribe};
+use actix_nostr::pool::{AddRelay, Publish, RelayPool, RelayPoolBuilder, Stats, Subscribe};
 use actix_nostr::protocol::{
     Event, EventBuilder, Filter, Keys, RelayFrame, SubscriptionId, Timestamp,
 };
@@ -697,11 +697,19 @@ fn memory_json(v: &mut Value) {
     v["rss_kib"] = json!(status_kib("VmRSS"));
 }
 
+/// The `arbiters=` of a job: a number of dedicated arbiters, or `default` (the pool's own
+/// and CPUs − 1 dedicated ones).
+fn with_arbiters(builder: RelayPoolBuilder, arbiters: &str) -> Result<RelayPoolBuilder, String> {
+    if arbiters == "default" {
+        return Ok(builder);
+    }
+    Ok(builder.arbiters(arbiters.parse().or_msg("arbiters=")?))
+}
+
 /// `ingest`: a pool subscribed to flood relays; time from Subscribe to the N-th event.
 fn job_ingest(kv: &Kv) -> Result<Value, String> {
     let n = kv.usize("n")?;
     let urls: Vec<String> = kv.get("urls")?.split(',').map(str::to_owned).collect();
-    // A number, or "default" (the pool's own arbiter and CPUs − 1 dedicated ones).
     let arbiters = kv.get("arbiters")?.to_owned();
     let verify = kv.usize("verify")? == 1;
     let spin = Duration::from_micros(kv.usize_or("spin_us", 0)? as u64);
@@ -725,9 +733,7 @@ fn job_ingest(kv: &Kv) -> Result<Value, String> {
             } else {
                 RelayOptions::new().verify_events(verify)
             });
-        if arbiters != "default" {
-            builder = builder.arbiters(arbiters.parse().or_msg("arbiters=")?);
-        }
+        builder = with_arbiters(builder, &arbiters)?;
         for url in &urls {
             builder = builder.relay(url.clone());
         }
@@ -951,9 +957,7 @@ fn job_publish_pool(kv: &Kv) -> Result<Value, String> {
         let mut builder = RelayPool::builder()
             .recipient(addr.clone().recipient())
             .relay(url);
-        if arbiters != "default" {
-            builder = builder.arbiters(arbiters.parse().or_msg("arbiters=")?);
-        }
+        builder = with_arbiters(builder, &arbiters)?;
         let pool = builder.start().or_msg("start the pool")?;
         wait_for(rx, "Connected", &addr).await?;
         let mut micros = Vec::with_capacity(count);
@@ -994,9 +998,7 @@ fn job_idle(kv: &Kv) -> Result<Value, String> {
         counter.on_connected = Some((count as u64, tx));
         let (addr, _arbiter) = start_counter(counter, false);
         let mut builder = RelayPool::builder().recipient(addr.clone().recipient());
-        if arbiters != "default" {
-            builder = builder.arbiters(arbiters.parse().or_msg("arbiters=")?);
-        }
+        builder = with_arbiters(builder, &arbiters)?;
         let pool = builder.start().or_msg("start the pool")?;
         actix::clock::sleep(Duration::from_millis(300)).await;
         let before = status_kib("VmRSS");
