@@ -40,6 +40,12 @@
 //! shared machine the baseline alone moved by 2× within minutes. docs/performance.md has the
 //! figures and the profiles.
 //!
+//! Scenario 5 measures the raw socket and the pool in separate processes (one job each, the
+//! pool's jobs taking turns after the raw socket's), and also in one process taking turns
+//! publish by publish (`s5_pair*`), so that both sides meet the same minute of the machine.
+//! Every publish loop runs as a task of the system's arbiter, as requests from actors and
+//! actix-web handlers do (see [`run_publish_task`]).
+//!
 //! The flood server never answers pings: the default ping interval (25 s) is longer than
 //! every run, and a run that reconnected would be caught (duplicates, `Disconnected`).
 
@@ -885,47 +891,119 @@ fn latency_json(micros: Vec<f64>, cpu_ns: Option<u64>) -> Value {
     })
 }
 
+/// One awc socket publishing corpus lines as `["EVENT", …]` and reading until their `OK`:
+/// the raw round trip scenario 5 compares the pool with.
+struct RawPublisher {
+    ws: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+}
+
+impl RawPublisher {
+    async fn connect(url: &str) -> Result<Self, String> {
+        let client = awc::Client::builder()
+            .max_http_version(awc::http::Version::HTTP_11)
+            .finish();
+        let (_, ws) = client
+            .ws(url)
+            .max_frame_size(1 << 20)
+            .connect()
+            .await
+            .or_msg(&format!("connect {url}"))?;
+        Ok(Self { ws })
+    }
+
+    /// Publishes publish `i` (a corpus line) and returns the time until its accepting `OK`.
+    async fn publish(&mut self, i: usize, line: &str) -> Result<Duration, String> {
+        let text = format!(r#"["EVENT",{line}]"#);
+        let start = Instant::now();
+        self.ws
+            .send(WsMessage::Text(text.into()))
+            .await
+            .or_msg("send")?;
+        let ok = loop {
+            match actix::clock::timeout(Duration::from_secs(10), self.ws.next()).await {
+                Ok(Some(Ok(Frame::Text(t)))) if t.starts_with(br#"["OK""#) => break t,
+                Ok(Some(Ok(Frame::Ping(p)))) => {
+                    self.ws.send(WsMessage::Pong(p)).await.or_msg("pong")?;
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => return Err(format!("read: {e}")),
+                Ok(None) => return Err("the relay closed the socket".to_owned()),
+                Err(_) => return Err(format!("no OK for publish {i} within 10 s")),
+            }
+        };
+        let elapsed = start.elapsed();
+        match RelayFrame::from_slice(&ok) {
+            Ok(RelayFrame::Ok { accepted: true, .. }) => Ok(elapsed),
+            other => Err(format!("publish {i}: {other:?}")),
+        }
+    }
+}
+
+/// Publishes publish `i` through the pool and returns the time until its `Publish` answered
+/// with one relay accepting.
+async fn publish_through(
+    pool: &Addr<RelayPool>,
+    i: usize,
+    event: Event,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let result = pool.send(Publish::new(event)).await.or_msg("Publish")?;
+    let elapsed = start.elapsed();
+    check(result.accepted() == 1, || {
+        format!("publish {i}: {result:?}")
+    })?;
+    Ok(elapsed)
+}
+
+/// A pool with one relay and a counting user actor, once the relay is connected.
+async fn publishing_pool(
+    url: String,
+    arbiters: &str,
+) -> Result<(Addr<RelayPool>, Addr<Counter>), String> {
+    let (tx, rx) = oneshot::channel();
+    let mut counter = Counter::new(Duration::ZERO);
+    counter.on_connected = Some((1, tx));
+    let (addr, _arbiter) = start_counter(counter, false);
+    let builder = RelayPool::builder()
+        .recipient(addr.clone().recipient())
+        .relay(url);
+    let pool = with_arbiters(builder, arbiters)?
+        .start()
+        .or_msg("start the pool")?;
+    wait_for(rx, "Connected", &addr).await?;
+    Ok((pool, addr))
+}
+
+/// Runs a publish loop as a task of the system's arbiter, as a request made from an actor or
+/// an actix-web handler runs, rather than as the future `block_on` drives: an answer that
+/// wakes that future from inside an actor costs tokio one extra poll of its driver
+/// (`epoll_wait` with no timeout) per round trip, which the raw socket's answer, woken by the
+/// socket itself, does not. Both loops run the same way.
+fn run_publish_task<F>(task: F) -> Result<Value, String>
+where
+    F: std::future::Future<Output = Result<Value, String>> + 'static,
+{
+    System::new().block_on(async move {
+        actix::spawn(task)
+            .await
+            .unwrap_or_else(|e| Err(format!("the publish task failed: {e}")))
+    })
+}
+
 /// `publish-raw`: one awc socket, `["EVENT", ev]`, read until OK; sequentially.
 fn job_publish_raw(kv: &Kv) -> Result<Value, String> {
     let count = kv.usize("count")?;
     let url = kv.get("url")?.to_owned();
     let lines = load_lines(kv.get("corpus")?, PUBLISH_WARMUP + count)?;
-    System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .max_http_version(awc::http::Version::HTTP_11)
-            .finish();
-        let (_, mut ws) = client
-            .ws(url.as_str())
-            .max_frame_size(1 << 20)
-            .connect()
-            .await
-            .or_msg(&format!("connect {url}"))?;
+    run_publish_task(async move {
+        let mut raw = RawPublisher::connect(&url).await?;
         let mut micros = Vec::with_capacity(count);
         let mut cpu_start = None;
         for (i, line) in lines.iter().enumerate() {
             if i == PUBLISH_WARMUP {
                 cpu_start = process_cpu_ns("self");
             }
-            let text = format!(r#"["EVENT",{line}]"#);
-            let start = Instant::now();
-            ws.send(WsMessage::Text(text.into())).await.or_msg("send")?;
-            let ok = loop {
-                match actix::clock::timeout(Duration::from_secs(10), ws.next()).await {
-                    Ok(Some(Ok(Frame::Text(t)))) if t.starts_with(br#"["OK""#) => break t,
-                    Ok(Some(Ok(Frame::Ping(p)))) => {
-                        ws.send(WsMessage::Pong(p)).await.or_msg("pong")?;
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    Ok(Some(Err(e))) => return Err(format!("read: {e}")),
-                    Ok(None) => return Err("the relay closed the socket".to_owned()),
-                    Err(_) => return Err(format!("no OK for publish {i} within 10 s")),
-                }
-            };
-            let elapsed = start.elapsed();
-            match RelayFrame::from_slice(&ok) {
-                Ok(RelayFrame::Ok { accepted: true, .. }) => {}
-                other => return Err(format!("publish {i}: {other:?}")),
-            }
+            let elapsed = raw.publish(i, line).await?;
             if i >= PUBLISH_WARMUP {
                 micros.push(elapsed.as_secs_f64() * 1e6);
             }
@@ -949,29 +1027,15 @@ fn job_publish_pool(kv: &Kv) -> Result<Value, String> {
         .map(|l| Event::from_json(l))
         .collect::<Result<Vec<_>, _>>()
         .or_msg("corpus event")?;
-    System::new().block_on(async move {
-        let (tx, rx) = oneshot::channel();
-        let mut counter = Counter::new(Duration::ZERO);
-        counter.on_connected = Some((1, tx));
-        let (addr, _arbiter) = start_counter(counter, false);
-        let mut builder = RelayPool::builder()
-            .recipient(addr.clone().recipient())
-            .relay(url);
-        builder = with_arbiters(builder, &arbiters)?;
-        let pool = builder.start().or_msg("start the pool")?;
-        wait_for(rx, "Connected", &addr).await?;
+    run_publish_task(async move {
+        let (pool, counter) = publishing_pool(url, &arbiters).await?;
         let mut micros = Vec::with_capacity(count);
         let mut cpu_start = None;
         for (i, event) in events.into_iter().enumerate() {
             if i == PUBLISH_WARMUP {
                 cpu_start = process_cpu_ns("self");
             }
-            let start = Instant::now();
-            let result = pool.send(Publish::new(event)).await.or_msg("Publish")?;
-            let elapsed = start.elapsed();
-            check(result.accepted() == 1, || {
-                format!("publish {i}: {result:?}")
-            })?;
+            let elapsed = publish_through(&pool, i, event).await?;
             if i >= PUBLISH_WARMUP {
                 micros.push(elapsed.as_secs_f64() * 1e6);
             }
@@ -979,8 +1043,68 @@ fn job_publish_pool(kv: &Kv) -> Result<Value, String> {
         let cpu = process_cpu_ns("self")
             .zip(cpu_start)
             .map(|(b, a)| b.saturating_sub(a));
-        clean_report(&report_of(&addr).await?)?;
+        clean_report(&report_of(&counter).await?)?;
         let mut v = latency_json(micros, cpu);
+        memory_json(&mut v);
+        Ok(v)
+    })
+}
+
+/// `publish-paired`: the raw socket and the pool publish in turns in one process (one publish
+/// each per step, who goes first alternating), so that both meet the same minutes of a
+/// machine whose round trip drifts by a quarter between jobs. Even corpus lines go through the
+/// raw socket, odd ones through the pool.
+fn job_publish_paired(kv: &Kv) -> Result<Value, String> {
+    let count = kv.usize("count")?;
+    let raw_url = kv.get("url_raw")?.to_owned();
+    let pool_url = kv.get("url_pool")?.to_owned();
+    let arbiters = kv.get("arbiters")?.to_owned();
+    let steps = PUBLISH_WARMUP + count;
+    let lines = load_lines(kv.get("corpus")?, 2 * steps)?;
+    let events = lines
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|l| Event::from_json(l))
+        .collect::<Result<Vec<_>, _>>()
+        .or_msg("corpus event")?;
+    run_publish_task(async move {
+        let mut raw = RawPublisher::connect(&raw_url).await?;
+        let (pool, counter) = publishing_pool(pool_url, &arbiters).await?;
+        let mut raw_micros = Vec::with_capacity(count);
+        let mut pool_micros = Vec::with_capacity(count);
+        for (i, event) in events.into_iter().enumerate() {
+            let line = &lines[2 * i];
+            let (r, p) = if i % 2 == 0 {
+                let r = raw.publish(i, line).await?;
+                (r, publish_through(&pool, i, event).await?)
+            } else {
+                let p = publish_through(&pool, i, event).await?;
+                (raw.publish(i, line).await?, p)
+            };
+            if i >= PUBLISH_WARMUP {
+                raw_micros.push(r.as_secs_f64() * 1e6);
+                pool_micros.push(p.as_secs_f64() * 1e6);
+            }
+        }
+        clean_report(&report_of(&counter).await?)?;
+        let raw = latency_json(raw_micros, None);
+        let pool = latency_json(pool_micros, None);
+        let ratio = |field: &str| {
+            pool[field]
+                .as_f64()
+                .zip(raw[field].as_f64())
+                .map(|(p, r)| p / r)
+        };
+        let mut v = json!({
+            "count": count,
+            "p50_us": pool["p50_us"],
+            "p99_us": pool["p99_us"],
+            "raw_p50_us": raw["p50_us"],
+            "raw_p99_us": raw["p99_us"],
+            "p50_ratio": ratio("p50_us"),
+            "p99_ratio": ratio("p99_us"),
+        });
         memory_json(&mut v);
         Ok(v)
     })
@@ -1208,6 +1332,7 @@ fn client_main(args: &[String]) -> ExitCode {
         "dup" => job_dup(&kv),
         "publish-raw" => job_publish_raw(&kv),
         "publish-pool" => job_publish_pool(&kv),
+        "publish-paired" => job_publish_paired(&kv),
         "idle" => job_idle(&kv),
         "consumer" => job_consumer(&kv),
         "flood-raw" => job_flood_raw(&kv),
@@ -1362,13 +1487,17 @@ fn progress_line(v: &Value) -> String {
         ("first_rate", "/s first pass"),
         ("p50_us", " µs p50"),
         ("p99_us", " µs p99"),
+        ("raw_p50_us", " µs raw p50"),
+        ("p50_ratio", "× raw p50"),
         ("per_conn_kib", " KiB/conn"),
         ("secs", " s"),
         ("hwm_kib", " KiB peak RSS"),
     ];
     for (field, unit) in fields {
         if let Some(x) = v[field].as_f64() {
-            if field == "secs" || field == "per_conn_kib" {
+            if field == "p50_ratio" {
+                parts.push(format!("{x:.3}{unit}"));
+            } else if field == "secs" || field == "per_conn_kib" {
                 parts.push(format!("{x:.2}{unit}"));
             } else {
                 parts.push(format!("{}{unit}", grouped(x)));
@@ -1748,6 +1877,34 @@ fn orchestrate(selected: &[String]) -> ExitCode {
             fast,
         ),
         job(
+            "s5_pair",
+            "publish → OK, raw socket and Publish (default arbiters) in turns",
+            s(&[
+                "publish-paired",
+                &count,
+                &corpus_arg,
+                "arbiters=default",
+                &format!("url_raw={relay}/pub/pair-raw{{round}}"),
+                &format!("url_pool={relay}/pub/pair-pool{{round}}"),
+            ]),
+            false,
+            fast,
+        ),
+        job(
+            "s5_pair_a0",
+            "publish → OK, raw socket and Publish (arbiters(0)) in turns",
+            s(&[
+                "publish-paired",
+                &count,
+                &corpus_arg,
+                "arbiters=0",
+                &format!("url_raw={relay}/pub/pair0-raw{{round}}"),
+                &format!("url_pool={relay}/pub/pair0-pool{{round}}"),
+            ]),
+            false,
+            fast,
+        ),
+        job(
             "s6",
             "idle relays (default arbiters)",
             s(&["idle", &format!("count={idle}"), &format!("base={relay}")]),
@@ -2071,6 +2228,33 @@ fn orchestrate(selected: &[String]) -> ExitCode {
                     } else {
                         String::new()
                     }
+                ),
+                target: format!("≤ {limit}× raw"),
+                versus: fmt_ratio(r),
+                pass: at_most(r, limit),
+            });
+        }
+    }
+    for (key, label) in [
+        ("s5_pair", "default arbiters"),
+        ("s5_pair_a0", "arbiters(0)"),
+    ] {
+        for (field, name, limit) in [("p50", "p50", 1.1), ("p99", "p99", 1.3)] {
+            let values = |field: &str| get(key).map(|j| j.values(field)).unwrap_or_default();
+            let (r, used, slow) = per_round_ratios(
+                &values(&format!("{field}_us")),
+                &values(&format!("raw_{field}_us")),
+                &values("raw_p50_us"),
+            );
+            rows.push(Row {
+                num: "5",
+                scenario: format!("publish → OK {name}, {label}, in turns with the raw socket"),
+                figure: format!(
+                    "{} µs; raw socket {} µs (one publish each per step, one process); \
+                     ratio: median of {used} rounds' own ratios, {slow} slow rounds left out",
+                    med(key, &format!("{field}_us")).map_or("n/a".into(), |x| format!("{x:.0}")),
+                    med(key, &format!("raw_{field}_us"))
+                        .map_or("n/a".into(), |x| format!("{x:.0}")),
                 ),
                 target: format!("≤ {limit}× raw"),
                 versus: fmt_ratio(r),
