@@ -1088,13 +1088,25 @@ fn job_publish_paired(kv: &Kv) -> Result<Value, String> {
             }
         }
         clean_report(&report_of(&counter).await?)?;
-        let raw = latency_json(raw_micros, None);
-        let pool = latency_json(pool_micros, None);
+        let raw = latency_json(raw_micros.clone(), None);
+        let pool = latency_json(pool_micros.clone(), None);
         let ratio = |field: &str| {
             pool[field]
                 .as_f64()
                 .zip(raw[field].as_f64())
                 .map(|(p, r)| p / r)
+        };
+        // Diagnostics: does one side's publish leave the other side's caches colder? In
+        // even steps the raw socket follows its own publish and the pool follows the raw
+        // socket's; in odd steps the pool follows its own and the raw socket the pool's.
+        let p50_of_steps = |micros: &[f64], parity: usize| {
+            let mut v: Vec<f64> = (PUBLISH_WARMUP..PUBLISH_WARMUP + micros.len())
+                .zip(micros)
+                .filter(|(i, _)| i % 2 == parity)
+                .map(|(_, us)| *us)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            percentile(&v, 0.5)
         };
         let mut v = json!({
             "count": count,
@@ -1104,6 +1116,10 @@ fn job_publish_paired(kv: &Kv) -> Result<Value, String> {
             "raw_p99_us": raw["p99_us"],
             "p50_ratio": ratio("p50_us"),
             "p99_ratio": ratio("p99_us"),
+            "raw_p50_after_raw_us": p50_of_steps(&raw_micros, 0),
+            "raw_p50_after_pool_us": p50_of_steps(&raw_micros, 1),
+            "pool_p50_after_pool_us": p50_of_steps(&pool_micros, 1),
+            "pool_p50_after_raw_us": p50_of_steps(&pool_micros, 0),
         });
         memory_json(&mut v);
         Ok(v)
@@ -2251,10 +2267,23 @@ fn orchestrate(selected: &[String]) -> ExitCode {
                 scenario: format!("publish → OK {name}, {label}, in turns with the raw socket"),
                 figure: format!(
                     "{} µs; raw socket {} µs (one publish each per step, one process); \
-                     ratio: median of {used} rounds' own ratios, {slow} slow rounds left out",
+                     ratio: median of {used} rounds' own ratios, {slow} slow rounds left out{}",
                     med(key, &format!("{field}_us")).map_or("n/a".into(), |x| format!("{x:.0}")),
                     med(key, &format!("raw_{field}_us"))
                         .map_or("n/a".into(), |x| format!("{x:.0}")),
+                    if field == "p50" {
+                        let us = |f: &str| med(key, f).map_or("n/a".into(), |x| format!("{x:.0}"));
+                        format!(
+                            "; p50 after a publish of the same side: pool {} / raw {} µs, \
+                             after the other side's: pool {} / raw {} µs",
+                            us("pool_p50_after_pool_us"),
+                            us("raw_p50_after_raw_us"),
+                            us("pool_p50_after_raw_us"),
+                            us("raw_p50_after_pool_us"),
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
                 target: format!("≤ {limit}× raw"),
                 versus: fmt_ratio(r),
