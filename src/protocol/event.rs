@@ -355,28 +355,58 @@ fn needs_escape(b: u8) -> bool {
 }
 
 /// Bytes examined at once when looking for the next byte to escape.
-const ESCAPE_SCAN_CHUNK: usize = 16;
+const ESCAPE_SCAN_CHUNK: usize = 32;
+/// Bytes examined at once in what is left after the last whole chunk.
+const ESCAPE_SCAN_WORD: usize = 8;
+
+/// Zero exactly when JSON requires `b` to be escaped: `b ^ '"'` is zero only for a quote,
+/// `b ^ '\\'` only for a backslash, `b - 0x1f` (saturating) only for bytes up to 0x1f.
+/// Written with `min` and `saturating_sub`, the check of a chunk compiles to a few SIMD
+/// instructions per 16 bytes (`pminub`, `psubusb`, `pcmpeqb`) with no branch per byte.
+#[inline(always)]
+fn escape_key(b: u8) -> u8 {
+    (b ^ b'"').min(b ^ b'\\').min(b.saturating_sub(0x1f))
+}
+
+/// Whether any byte of `chunk` must be escaped, with no early exit inside the chunk.
+#[inline(always)]
+fn any_escape(chunk: &[u8]) -> bool {
+    chunk
+        .iter()
+        .fold(0u8, |any, &b| any | u8::from(escape_key(b) == 0))
+        != 0
+}
 
 /// The index of the first byte of `bytes` that must be escaped.
+///
+/// 32 bytes at a time, then 8, then one by one. Against the former 16-bytes-then-bytes loop:
+/// about half the time on 450-byte plain contents (`benches/pool.rs`'s corpus; 4 % fewer
+/// instructions per verify-off ingested event), about the same on the shared real events'
+/// strings (35 bytes on average, many escapes).
 #[inline]
 pub(super) fn find_escape(bytes: &[u8]) -> Option<usize> {
+    let first_in = |chunk: &[u8], base: usize| {
+        chunk
+            .iter()
+            .position(|&b| needs_escape(b))
+            .map(|i| base + i)
+    };
     let mut chunks = bytes.chunks_exact(ESCAPE_SCAN_CHUNK);
     let mut base = 0;
     for chunk in &mut chunks {
-        // No early exit inside a chunk, so the compiler can compare all 16 bytes at once.
-        if chunk.iter().fold(false, |any, &b| any | needs_escape(b)) {
-            return chunk
-                .iter()
-                .position(|&b| needs_escape(b))
-                .map(|i| base + i);
+        if any_escape(chunk) {
+            return first_in(chunk, base);
         }
         base += ESCAPE_SCAN_CHUNK;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| needs_escape(b))
-        .map(|i| base + i)
+    let mut words = chunks.remainder().chunks_exact(ESCAPE_SCAN_WORD);
+    for word in &mut words {
+        if any_escape(word) {
+            return first_in(word, base);
+        }
+        base += ESCAPE_SCAN_WORD;
+    }
+    first_in(words.remainder(), base)
 }
 
 /// Appends `s` as a JSON string: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, the other
@@ -415,6 +445,34 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every byte value at every position of every length up to two chunks, two words and
+    /// some: the chunked scan finds what a byte-by-byte one finds.
+    #[test]
+    fn find_escape_finds_the_first_byte_to_escape() {
+        for len in 0..=2 * ESCAPE_SCAN_CHUNK + 2 * ESCAPE_SCAN_WORD + 3 {
+            let clean = vec![b'a'; len];
+            assert_eq!(find_escape(&clean), None, "len {len}");
+            for pos in 0..len {
+                for byte in 0..=u8::MAX {
+                    let mut bytes = clean.clone();
+                    bytes[pos] = byte;
+                    let expected = bytes.iter().position(|&b| needs_escape(b));
+                    assert_eq!(
+                        find_escape(&bytes),
+                        expected,
+                        "len {len}, byte {byte:#x} at {pos}"
+                    );
+                }
+            }
+        }
+        // The first of several.
+        let mut bytes = vec![b'a'; 100];
+        bytes[70] = b'"';
+        bytes[40] = b'\\';
+        bytes[90] = 0x01;
+        assert_eq!(find_escape(&bytes), Some(40));
+    }
 
     #[test]
     fn serialization_escapes_like_nip01() {
