@@ -2,10 +2,11 @@
 //! that can write a close frame synchronously when the actor is dropped, and whose errors
 //! name the socket they come from.
 //!
-//! * actix-codec's `Framed::close` shuts the socket down without writing what its buffer
-//!   still holds, and actix's `SinkWrite` closes without flushing first: a close frame
-//!   written just before `close()` never left, so no socket ever ended with one. This
-//!   adapter flushes before closing.
+//! * actix's `SinkWrite` closes without flushing first, and actix-codec's `Framed::close`
+//!   (the socket sat in a `Framed` until `framing` replaced it) shut the socket down without
+//!   writing what its buffer still held: a close frame written just before `close()` never
+//!   left, so no socket ever ended with one. This adapter flushes before closing (and so
+//!   does [`FrameWriter`] now).
 //! * When an actix System or arbiter stops, its actors are dropped, not stopped: no future
 //!   runs again, so the usual close (write, flush, shut down) cannot happen. The
 //!   connection's `Drop` then calls [`ClosingSink::close_now`], which writes a close frame
@@ -27,15 +28,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use actix_codec::Framed;
 use awc::error::WsProtocolError;
-use awc::ws::{CloseCode, Codec, Message as WsMessage};
-use awc::BoxedSocket;
+use awc::ws::{CloseCode, Message as WsMessage};
 use futures_util::sink::Sink;
-use futures_util::stream::SplitSink;
 use tokio::sync::oneshot;
 
-type Inner = SplitSink<Framed<BoxedSocket, Codec>, WsMessage>;
+use super::framing::FrameWriter;
+
+type Inner = FrameWriter;
 
 /// A write error of one socket, with the connection generation of that socket.
 #[doc(hidden)]

@@ -18,6 +18,7 @@ use super::closing_sink::ClosingSink;
 use super::deadlines::Deadlines;
 use super::dedup::{Dedup, RecentIds, RECENTLY_SENT};
 use super::error::RelayError;
+use super::framing;
 use super::message::{DisconnectReason, MessageKind, RelayMessage};
 use super::options::RelayOptions;
 use super::outlet::{Batch, Outlet, Unacked};
@@ -298,7 +299,7 @@ impl RelayConnection {
         ctx: &mut Context<Self>,
     ) {
         let generation = self.generation;
-        let (sink, stream) = framed.split();
+        let (stream, sink) = framing::split(framed);
         let stream = stream
             .map(move |item| Inbound::Frame(generation, item))
             .chain(futures_util::stream::once(async move {

@@ -12,6 +12,7 @@ mod connection;
 mod deadlines;
 mod dedup;
 mod error;
+mod framing;
 mod message;
 mod options;
 mod outcome;
