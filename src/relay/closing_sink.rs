@@ -35,8 +35,6 @@ use tokio::sync::oneshot;
 
 use super::framing::FrameWriter;
 
-type Inner = FrameWriter;
-
 /// A write error of one socket, with the connection generation of that socket.
 #[doc(hidden)]
 pub struct SocketWriteError {
@@ -51,7 +49,7 @@ impl fmt::Display for SocketWriteError {
 }
 
 struct State {
-    inner: Inner,
+    inner: FrameWriter,
     /// Told when this socket's close has finished; dropped (which also tells them) with the
     /// last handle on the socket.
     closed: Vec<oneshot::Sender<()>>,
@@ -67,7 +65,7 @@ pub(crate) struct ClosingSink {
 
 impl ClosingSink {
     /// The write half of the socket of connection generation `generation`.
-    pub(crate) fn new(inner: Inner, generation: u64) -> Self {
+    pub(crate) fn new(inner: FrameWriter, generation: u64) -> Self {
         ClosingSink {
             state: Rc::new(RefCell::new(State {
                 inner,

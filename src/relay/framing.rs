@@ -114,20 +114,19 @@ impl Stream for FrameReader {
                 return Poll::Ready(Some(Err(busy())));
             };
             let socket = Pin::new(&mut *socket);
-            let read = if this.buf.capacity() - this.buf.len() >= MIN_SPARE {
-                tokio_util::io::poll_read_buf(socket, cx, &mut this.buf)
+            let cramped = this.buf.capacity() - this.buf.len() < MIN_SPARE;
+            let read = if cramped && this.buf.is_empty() && !this.buf.try_reclaim(READ_CHUNK) {
+                // Nothing held and no buffer to reuse: a quiet socket or a short message (an
+                // `OK`, an `EOSE`) costs no large allocation.
+                first_read(socket, cx, &mut this.buf)
             } else {
-                // Sized so that a buffer whose frames have all been dropped is reused in
-                // place (the part of a frame still to come moves to its start).
-                let room = READ_CHUNK.saturating_sub(this.buf.len()).max(MIN_SPARE);
-                if this.buf.try_reclaim(room) || !this.buf.is_empty() {
+                if cramped {
+                    // Sized so that a buffer whose frames have all been dropped is reused in
+                    // place (the part of a frame still to come moves to its start).
+                    let room = READ_CHUNK.saturating_sub(this.buf.len()).max(MIN_SPARE);
                     this.buf.reserve(room);
-                    tokio_util::io::poll_read_buf(socket, cx, &mut this.buf)
-                } else {
-                    // Nothing held and no buffer to reuse: a quiet socket or a short
-                    // message (an `OK`, an `EOSE`) costs no large allocation.
-                    first_read(socket, cx, &mut this.buf)
                 }
+                tokio_util::io::poll_read_buf(socket, cx, &mut this.buf)
             };
             match read {
                 Poll::Pending => {
