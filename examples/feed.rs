@@ -283,14 +283,18 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.relay(url.as_str());
     }
     let pool = builder.start()?;
+    // A snapshot: each connection runs on its own arbiter, so by now a relay may already be
+    // connected (its `Connected` message is on the way to the printer too).
     for info in pool.send(ListRelays).await? {
-        if let RelayState::Connecting { attempt } = info.state {
-            println!(
-                "{}  … {} connecting (attempt {attempt})",
-                now_hhmmss(),
-                info.url
-            );
-        }
+        let state = match info.state {
+            RelayState::Connecting { attempt } => format!("connecting (attempt {attempt})"),
+            RelayState::Connected => "connected already".to_owned(),
+            RelayState::WaitingToRetry { attempt, delay, .. } => {
+                format!("attempt {attempt} in {delay:.1?}")
+            }
+            other => format!("{other:?}"),
+        };
+        println!("{}  … {} {state}", now_hhmmss(), info.url);
     }
     println!("filter: {}", config.filter.as_json());
     pool.send(Subscribe::new(vec![config.filter.clone()]))
