@@ -40,6 +40,12 @@
 //! shared machine the baseline alone moved by 2× within minutes. docs/performance.md has the
 //! figures and the profiles.
 //!
+//! Scenarios 1 and 3 also run the yardstick of `notes/performance-facts.md` (`s1_raw`,
+//! `s3_raw`): a client without the pool, one awc reader on one thread that parses each frame
+//! (and, for 1, checks it with `Event::verify`), framed by the same baselines. Its ratio shows
+//! what any client reaches on the machine of the run; the pool's ratio divided by it is the
+//! figure the prototype's 0.99× (verify on) and 0.83× (verify off) compare with.
+//!
 //! Scenario 5 measures the raw socket and the pool in separate processes (one job each, the
 //! pool's jobs taking turns after the raw socket's), and also in one process taking turns
 //! publish by publish (`s5_pair*`), so that both sides meet the same minute of the machine.
@@ -1207,10 +1213,31 @@ fn job_consumer(kv: &Kv) -> Result<Value, String> {
     })
 }
 
-/// `flood-raw`: a plain awc reader counting the flood's frames, unparsed.
+/// What a one-thread client without the pool does with each `EVENT` frame it reads
+/// (`flood-raw check=`): the yardstick of `notes/performance-facts.md`'s "raw client".
+#[derive(Clone, Copy, PartialEq)]
+enum RawCheck {
+    /// Count the frame, unparsed.
+    Count,
+    /// `RelayFrame::from_slice` (UTF-8, JSON, hex).
+    Parse,
+    /// Parse, then `Event::verify`: the id recomputed, the signature checked.
+    Verify,
+}
+
+/// `flood-raw`: a plain awc reader on one thread, no actor, no de-dup: `check=count`
+/// (default) counts the flood's frames unparsed, `check=parse` parses each, `check=verify`
+/// parses and verifies each (id and signature).
 fn job_flood_raw(kv: &Kv) -> Result<Value, String> {
     let n = kv.usize("n")?;
     let url = kv.get("url")?.to_owned();
+    let mode = match kv.get("check").unwrap_or("count") {
+        "count" => RawCheck::Count,
+        "parse" => RawCheck::Parse,
+        "verify" => RawCheck::Verify,
+        other => return Err(format!("check={other}: count, parse or verify")),
+    };
+    let cpu_start = thread_cpu_ns();
     System::new().block_on(async move {
         let client = awc::Client::builder()
             .max_http_version(awc::http::Version::HTTP_11)
@@ -1232,6 +1259,15 @@ fn job_flood_raw(kv: &Kv) -> Result<Value, String> {
                 Ok(Some(Ok(Frame::Text(t)))) if t.starts_with(br#"["EVENT""#) => {
                     frames += 1;
                     bytes += t.len();
+                    if mode != RawCheck::Count {
+                        let event = match RelayFrame::from_slice(&t) {
+                            Ok(RelayFrame::Event { event, .. }) => event,
+                            other => return Err(format!("frame {frames}: {other:?}")),
+                        };
+                        if mode == RawCheck::Verify {
+                            event.verify().or_msg(&format!("frame {frames}"))?;
+                        }
+                    }
                 }
                 Ok(Some(Ok(Frame::Text(t)))) if t.starts_with(br#"["EOSE""#) => break,
                 Ok(Some(Ok(other))) => return Err(format!("unexpected frame {other:?}")),
@@ -1242,10 +1278,14 @@ fn job_flood_raw(kv: &Kv) -> Result<Value, String> {
         }
         let secs = start.elapsed().as_secs_f64();
         check(frames == n, || format!("{frames} frames, {n} expected"))?;
+        let cpu_rate = thread_cpu_ns()
+            .zip(cpu_start)
+            .map(|(b, a)| frames as f64 / (b.saturating_sub(a) as f64 / 1e9));
         Ok(json!({
             "frames": frames,
             "secs": secs,
             "rate": frames as f64 / secs,
+            "cpu_rate": cpu_rate,
             "mb_per_s": bytes as f64 / 1e6 / secs,
             "avg_frame_bytes": bytes as f64 / frames.max(1) as f64,
         }))
@@ -1829,6 +1869,30 @@ fn orchestrate(selected: &[String]) -> ExitCode {
             fast,
         ),
         job(
+            "s1_raw",
+            "raw one-thread client: awc reader, parse, Event::verify",
+            s(&[
+                "flood-raw",
+                &n_arg,
+                &format!("url={flood}/all"),
+                "check=verify",
+            ]),
+            false,
+            runs,
+        ),
+        job(
+            "s3_raw",
+            "raw one-thread client: awc reader, parse",
+            s(&[
+                "flood-raw",
+                &n_arg,
+                &format!("url={flood}/all"),
+                "check=parse",
+            ]),
+            false,
+            fast,
+        ),
+        job(
             "s4",
             "duplicates from a second relay, arbiters(1)",
             s(&[
@@ -1993,8 +2057,8 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     ];
     for j in &mut jobs {
         j.pair = match j.key {
-            "s1_a1" | "s1_a0" => Some("verify"),
-            "s3_a1" | "s3_a0" => Some("parse"),
+            "s1_a1" | "s1_a0" | "s1_raw" => Some("verify"),
+            "s3_a1" | "s3_a0" | "s3_raw" => Some("parse"),
             "s2" | "s2_own" => Some("verify2"),
             _ => None,
         };
@@ -2105,6 +2169,32 @@ fn orchestrate(selected: &[String]) -> ExitCode {
             pass: at_least(paired, 0.95),
         });
     }
+    // The yardstick of notes/performance-facts.md: a one-thread client without the pool
+    // (awc reader, parse, `Event::verify`), framed by bare verification like scenario 1.
+    // What any client reaches here; the prototype reached 0.99× of such a client.
+    let raw_verified = med("s1_raw", "paired_ratio");
+    rows.push(Row {
+        num: "1",
+        scenario: "raw one-thread client (awc reader, parse, verify), no pool".into(),
+        figure: format!(
+            "{} ev/s; raw verify beside it {} /s",
+            grouped(med("s1_raw", "rate").unwrap_or(f64::NAN)),
+            grouped(med("s1_raw", "ref_rate").unwrap_or(f64::NAN)),
+        ),
+        target: "yardstick (× raw verify)".into(),
+        versus: fmt_ratio(raw_verified),
+        pass: None,
+    });
+    for (key, label) in [("s1_a1", "arbiters(1)"), ("s1_a0", "arbiters(0)")] {
+        rows.push(Row {
+            num: "1",
+            scenario: format!("ingest, verify on, {label} vs the raw client"),
+            figure: "each × raw verify beside it, divided".into(),
+            target: "prototype: 0.99× a raw client".into(),
+            versus: fmt_ratio(ratio(med(key, "paired_ratio"), raw_verified)),
+            pass: None,
+        });
+    }
     let lost_jobs = [
         "s1_a1", "s1_a0", "s2", "s2_own", "s3_a1", "s3_a0", "s4", "s7_a1", "s7_a0",
     ];
@@ -2182,6 +2272,32 @@ fn orchestrate(selected: &[String]) -> ExitCode {
             target: "≥ 0.8× parse-only".into(),
             versus: fmt_ratio(paired),
             pass: at_least(paired, 0.8),
+        });
+    }
+    // The same yardstick without verification: a one-thread client that reads and parses
+    // (the prototype: 0.83× of such a client, 0.93× with batches).
+    let raw_parsed = med("s3_raw", "paired_ratio");
+    rows.push(Row {
+        num: "3",
+        scenario: "raw one-thread client (awc reader, parse), no pool".into(),
+        figure: format!(
+            "{} ev/s ({} per CPU-s); parse-only beside it {} /s",
+            grouped(med("s3_raw", "rate").unwrap_or(f64::NAN)),
+            grouped(med("s3_raw", "cpu_rate").unwrap_or(f64::NAN)),
+            grouped(med("s3_raw", "ref_rate").unwrap_or(f64::NAN)),
+        ),
+        target: "yardstick (× parse-only)".into(),
+        versus: fmt_ratio(raw_parsed),
+        pass: None,
+    });
+    for (key, label) in [("s3_a1", "arbiters(1)"), ("s3_a0", "arbiters(0)")] {
+        rows.push(Row {
+            num: "3",
+            scenario: format!("verify off, {label} vs the raw client"),
+            figure: "each × parse-only beside it, divided".into(),
+            target: "prototype: 0.83× a raw client".into(),
+            versus: fmt_ratio(ratio(med(key, "paired_ratio"), raw_parsed)),
+            pass: None,
         });
     }
     {
