@@ -162,7 +162,6 @@ impl RelayConnection {
             }
             return;
         };
-        let subscription_id = subscription_id.clone();
         // Set when this event's signature was checked now: remembered together with its
         // delivery, under one lock of the de-dup memory.
         let mut checked_now = None;

@@ -3,7 +3,6 @@
 //! connection actor does the I/O.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,12 +184,14 @@ impl SubTable {
         self.recently_closed.iter().any(|c| c.as_str() == id)
     }
 
-    /// The subscription with this id, and the id as the table holds it (cheap to clone),
-    /// in one lookup.
-    pub(crate) fn get_mut(&mut self, id: &str) -> Option<(&SubscriptionId, &mut ConnSub)> {
-        self.subs
-            .range_mut::<str, _>((Bound::Included(id), Bound::Included(id)))
-            .next()
+    /// The subscription with this id, and the id as the table holds it (a shared string:
+    /// the clone is a reference count). Two plain lookups: a one-key `range_mut` costs
+    /// about three times as many instructions (two bound searches and an iterator), once
+    /// per event.
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<(SubscriptionId, &mut ConnSub)> {
+        let key = self.subs.get_key_value(id)?.0.clone();
+        let sub = self.subs.get_mut(id)?;
+        Some((key, sub))
     }
 
     pub(crate) fn live_count(&self) -> usize {
