@@ -1265,7 +1265,9 @@ fn job_flood_raw(kv: &Kv) -> Result<Value, String> {
                             other => return Err(format!("frame {frames}: {other:?}")),
                         };
                         if mode == RawCheck::Verify {
-                            event.verify().or_msg(&format!("frame {frames}"))?;
+                            if let Err(e) = event.verify() {
+                                return Err(format!("frame {frames}: {e}"));
+                            }
                         }
                     }
                 }
