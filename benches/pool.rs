@@ -1825,6 +1825,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     };
     let s = |parts: &[&str]| -> Vec<String> { parts.iter().map(|p| (*p).to_owned()).collect() };
     let all = format!("urls={flood}/all");
+    let raw_all = format!("url={flood}/all");
     let count = format!("count={publishes}");
     let spin = format!("spin_us={SLOW_SPIN_US}");
     let mut jobs = vec![
@@ -1838,7 +1839,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         job(
             "flood_raw",
             "flood server → raw awc reader",
-            s(&["flood-raw", &n_arg, &format!("url={flood}/all")]),
+            s(&["flood-raw", &n_arg, &raw_all]),
             false,
             fast,
         ),
@@ -1873,24 +1874,14 @@ fn orchestrate(selected: &[String]) -> ExitCode {
         job(
             "s1_raw",
             "raw one-thread client: awc reader, parse, Event::verify",
-            s(&[
-                "flood-raw",
-                &n_arg,
-                &format!("url={flood}/all"),
-                "check=verify",
-            ]),
+            s(&["flood-raw", &n_arg, &raw_all, "check=verify"]),
             false,
             runs,
         ),
         job(
             "s3_raw",
             "raw one-thread client: awc reader, parse",
-            s(&[
-                "flood-raw",
-                &n_arg,
-                &format!("url={flood}/all"),
-                "check=parse",
-            ]),
+            s(&["flood-raw", &n_arg, &raw_all, "check=parse"]),
             false,
             fast,
         ),
