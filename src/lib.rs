@@ -55,3 +55,10 @@ pub mod prelude {
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+/// The rustls this crate is built with, for
+/// [`RelayOptions::tls_config`](relay::RelayOptions::tls_config): a configuration must come
+/// from the same version.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use rustls;

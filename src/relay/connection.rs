@@ -226,8 +226,16 @@ impl RelayConnection {
     }
 
     pub(super) fn client(&mut self) -> awc::Client {
+        #[cfg(feature = "rustls")]
+        let tls = self.options.tls.clone();
         self.client
-            .get_or_insert_with(|| CLIENT.with(awc::Client::clone))
+            .get_or_insert_with(|| {
+                #[cfg(feature = "rustls")]
+                if let Some(tls) = tls {
+                    return tls_client(tls);
+                }
+                CLIENT.with(awc::Client::clone)
+            })
             .clone()
     }
 
@@ -541,30 +549,63 @@ async fn fetch_relay_information(client: &awc::Client, http_url: &str) -> Option
     }
 }
 
+/// A shared client over `$connector`, which must offer only HTTP/1.1 by ALPN (an `h2` answer
+/// makes the WebSocket upgrade fail): no connection limit, because awc's connector holds a
+/// permit per open WebSocket and would cap a shared client at 100 (notes/actix-awc.md).
+/// Handshakes are bounded per relay by `connect_timeout` around the connect future, so the
+/// client's own timeout only has to be out of the way. Not `ClientBuilder::max_http_version`:
+/// it rebuilds the connector's TLS configuration from awc's default roots, replacing one set
+/// with `Connector::rustls_0_23`. (A macro: awc's connector types are generic over a
+/// connector service whose bounds would take more lines than this.)
+macro_rules! build_client {
+    ($connector:expr) => {{
+        install_crypto_provider();
+        awc::Client::builder()
+            .connector($connector.limit(0))
+            .timeout(Duration::from_secs(3600))
+            .finish()
+    }};
+}
+
 thread_local! {
     /// One awc client per arbiter thread, shared by its connections (awc clients are not
     /// `Send`). Building one per connection would copy the TLS root store and connector
     /// state into every connection: tens of KiB each.
-    static CLIENT: awc::Client = build_client();
+    static CLIENT: awc::Client =
+        build_client!(awc::Connector::new().max_http_version(awc::http::Version::HTTP_11));
+
+    /// The clients for relays with their own TLS configuration
+    /// ([`RelayOptions::tls_config`](super::RelayOptions::tls_config)), one per distinct
+    /// configuration and thread.
+    #[cfg(feature = "rustls")]
+    static TLS_CLIENTS: std::cell::RefCell<Vec<(super::options::TlsConfig, awc::Client)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The shared client: HTTP/1.1 only, because an `h2` ALPN answer makes the WebSocket
-/// upgrade fail; no connection limit, because awc's connector holds a permit per open
-/// WebSocket and would cap a shared client at 100 (notes/actix-awc.md). Handshakes are
-/// bounded per relay by `connect_timeout` around the connect future, so the client's own
-/// timeout only has to be out of the way.
-fn build_client() -> awc::Client {
+/// This thread's client for a TLS configuration: built on first use, with ALPN limited to
+/// HTTP/1.1.
+#[cfg(feature = "rustls")]
+fn tls_client(tls: super::options::TlsConfig) -> awc::Client {
+    TLS_CLIENTS.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        if let Some((_, client)) = clients.iter().find(|(c, _)| *c == tls) {
+            return client.clone();
+        }
+        let mut config = (*tls.0).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client = build_client!(awc::Connector::new().rustls_0_23(std::sync::Arc::new(config)));
+        clients.push((tls, client.clone()));
+        client
+    })
+}
+
+/// awc's rustls config needs a process-wide crypto provider; install ring once. An error
+/// only means one is installed already.
+fn install_crypto_provider() {
     #[cfg(feature = "rustls")]
     {
-        // awc's rustls config needs a process-wide crypto provider; install ring once.
-        // An error only means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    awc::Client::builder()
-        .connector(awc::Connector::new().limit(0))
-        .max_http_version(awc::http::Version::HTTP_11)
-        .timeout(Duration::from_secs(3600))
-        .finish()
 }
 
 impl Actor for RelayConnection {

@@ -84,6 +84,21 @@ pub struct RelayOptions {
     pub(crate) auth: AuthPolicy,
     pub(crate) resubscribe_overlap: Duration,
     pub(crate) fetch_info: Option<bool>,
+    #[cfg(feature = "rustls")]
+    pub(crate) tls: Option<TlsConfig>,
+}
+
+/// A rustls client configuration for `wss://`, compared by identity: relays given the same
+/// `Arc` share one HTTP client per thread.
+#[cfg(feature = "rustls")]
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfig(pub(crate) std::sync::Arc<rustls::ClientConfig>);
+
+#[cfg(feature = "rustls")]
+impl PartialEq for TlsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Default for RelayOptions {
@@ -104,6 +119,8 @@ impl Default for RelayOptions {
             auth: AuthPolicy::Eager,
             resubscribe_overlap: DEFAULT_RESUBSCRIBE_OVERLAP,
             fetch_info: None,
+            #[cfg(feature = "rustls")]
+            tls: None,
         }
     }
 }
@@ -222,6 +239,41 @@ impl RelayOptions {
     /// `wss://` relays and off for `ws://` ones.
     pub fn fetch_info(mut self, on: bool) -> Self {
         self.fetch_info = Some(on);
+        self
+    }
+
+    /// The TLS settings for `wss://`: which certificates to trust (a private relay's own
+    /// certificate authority, say), client certificates, and so on. By default the Mozilla
+    /// root certificates compiled in (`webpki-roots`) are trusted, and nothing else.
+    ///
+    /// The configuration's ALPN protocols are replaced by `http/1.1` (an `h2` answer would
+    /// break the WebSocket upgrade). Relays given the same `Arc` share one HTTP client per
+    /// thread; each distinct `Arc` costs one more (built once, kept for the thread's life),
+    /// so build the configuration once and clone the `Arc`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use actix_nostr::relay::RelayOptions;
+    /// use actix_nostr::rustls::{ClientConfig, RootCertStore};
+    ///
+    /// # fn private_ca() -> Vec<actix_nostr::rustls::pki_types::CertificateDer<'static>> { Vec::new() }
+    /// let mut roots = RootCertStore::empty();
+    /// for cert in private_ca() {
+    ///     roots.add(cert).expect("a valid CA certificate");
+    /// }
+    /// let provider = Arc::new(actix_nostr::rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .expect("TLS 1.2 and 1.3")
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let opts = RelayOptions::new().tls_config(Arc::new(config));
+    /// # let _ = opts;
+    /// ```
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(TlsConfig(config));
         self
     }
 
