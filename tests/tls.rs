@@ -1,7 +1,8 @@
 //! `wss://` end to end: a pool reaches a `TestRelay` through a TLS front on 127.0.0.1 whose
 //! certificate comes from a test certificate authority (tests/data/tls), trusted through
-//! `RelayOptions::tls_config`. Large messages cross many TLS records each way, the close
-//! frame of a shutdown gets through, and without the option the certificate is refused.
+//! `RelayOptions::tls_config`. Large messages cross many TLS records each way, a dropped
+//! socket is dialled again over TLS, the close frame of a shutdown gets through, and without
+//! the option the certificate is refused.
 #![cfg(all(feature = "testing", feature = "rustls"))]
 
 mod support;
@@ -148,6 +149,20 @@ async fn a_pool_publishes_subscribes_and_closes_over_wss_with_its_own_roots() {
         .expect(
             "the live event",
             |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == live.id),
+        )
+        .await;
+
+    // A dropped socket: the pool dials again over TLS (the thread's client for this
+    // configuration, reused) and resubscribes.
+    assert!(relay.drop_connections() >= 1);
+    inbox.disconnected(&url).await;
+    inbox.connected(&url).await;
+    let after = EventBuilder::text_note("live again over TLS").sign(&keys);
+    relay.publish(after.clone());
+    inbox
+        .expect(
+            "the event after the reconnect",
+            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == after.id),
         )
         .await;
 
