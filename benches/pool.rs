@@ -1686,6 +1686,45 @@ fn run_clients(
     Ok(values)
 }
 
+/// The rows of a scenario's raw one-thread client (`s<num>_raw`): its own ratio to the
+/// baseline loop beside it, and the pool's (arbiters(1), arbiters(0)) divided by it.
+fn raw_client_rows(
+    rows: &mut Vec<Row>,
+    med: &dyn Fn(&str, &str) -> Option<f64>,
+    num: &'static str,
+    mode: &str,
+    baseline: &str,
+    prototype: &str,
+) {
+    let raw = format!("s{num}_raw");
+    let raw_ratio = med(&raw, "paired_ratio");
+    let what = if num == "1" { "parse, verify" } else { "parse" };
+    rows.push(Row {
+        num,
+        scenario: format!("raw one-thread client (awc reader, {what}), no pool"),
+        figure: format!(
+            "{} ev/s ({} per CPU-s); {baseline} beside it {} /s",
+            grouped(med(&raw, "rate").unwrap_or(f64::NAN)),
+            grouped(med(&raw, "cpu_rate").unwrap_or(f64::NAN)),
+            grouped(med(&raw, "ref_rate").unwrap_or(f64::NAN)),
+        ),
+        target: format!("yardstick (× {baseline})"),
+        versus: fmt_ratio(raw_ratio),
+        pass: None,
+    });
+    for (arbiters, label) in [("a1", "arbiters(1)"), ("a0", "arbiters(0)")] {
+        let pool = med(&format!("s{num}_{arbiters}"), "paired_ratio");
+        rows.push(Row {
+            num,
+            scenario: format!("{mode}, {label} vs the raw client"),
+            figure: format!("each × {baseline} beside it, divided"),
+            target: format!("prototype: {prototype} a raw client"),
+            versus: fmt_ratio(pool.zip(raw_ratio).map(|(p, r)| p / r)),
+            pass: None,
+        });
+    }
+}
+
 struct Row {
     num: &'static str,
     scenario: String,
@@ -2165,29 +2204,14 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     // The yardstick of notes/performance-facts.md: a one-thread client without the pool
     // (awc reader, parse, `Event::verify`), framed by bare verification like scenario 1.
     // What any client reaches here; the prototype reached 0.99× of such a client.
-    let raw_verified = med("s1_raw", "paired_ratio");
-    rows.push(Row {
-        num: "1",
-        scenario: "raw one-thread client (awc reader, parse, verify), no pool".into(),
-        figure: format!(
-            "{} ev/s; raw verify beside it {} /s",
-            grouped(med("s1_raw", "rate").unwrap_or(f64::NAN)),
-            grouped(med("s1_raw", "ref_rate").unwrap_or(f64::NAN)),
-        ),
-        target: "yardstick (× raw verify)".into(),
-        versus: fmt_ratio(raw_verified),
-        pass: None,
-    });
-    for (key, label) in [("s1_a1", "arbiters(1)"), ("s1_a0", "arbiters(0)")] {
-        rows.push(Row {
-            num: "1",
-            scenario: format!("ingest, verify on, {label} vs the raw client"),
-            figure: "each × raw verify beside it, divided".into(),
-            target: "prototype: 0.99× a raw client".into(),
-            versus: fmt_ratio(ratio(med(key, "paired_ratio"), raw_verified)),
-            pass: None,
-        });
-    }
+    raw_client_rows(
+        &mut rows,
+        &med,
+        "1",
+        "ingest, verify on",
+        "raw verify",
+        "0.99×",
+    );
     let lost_jobs = [
         "s1_a1", "s1_a0", "s2", "s2_own", "s3_a1", "s3_a0", "s4", "s7_a1", "s7_a0",
     ];
@@ -2269,30 +2293,7 @@ fn orchestrate(selected: &[String]) -> ExitCode {
     }
     // The same yardstick without verification: a one-thread client that reads and parses
     // (the prototype: 0.83× of such a client, 0.93× with batches).
-    let raw_parsed = med("s3_raw", "paired_ratio");
-    rows.push(Row {
-        num: "3",
-        scenario: "raw one-thread client (awc reader, parse), no pool".into(),
-        figure: format!(
-            "{} ev/s ({} per CPU-s); parse-only beside it {} /s",
-            grouped(med("s3_raw", "rate").unwrap_or(f64::NAN)),
-            grouped(med("s3_raw", "cpu_rate").unwrap_or(f64::NAN)),
-            grouped(med("s3_raw", "ref_rate").unwrap_or(f64::NAN)),
-        ),
-        target: "yardstick (× parse-only)".into(),
-        versus: fmt_ratio(raw_parsed),
-        pass: None,
-    });
-    for (key, label) in [("s3_a1", "arbiters(1)"), ("s3_a0", "arbiters(0)")] {
-        rows.push(Row {
-            num: "3",
-            scenario: format!("verify off, {label} vs the raw client"),
-            figure: "each × parse-only beside it, divided".into(),
-            target: "prototype: 0.83× a raw client".into(),
-            versus: fmt_ratio(ratio(med(key, "paired_ratio"), raw_parsed)),
-            pass: None,
-        });
-    }
+    raw_client_rows(&mut rows, &med, "3", "verify off", "parse-only", "0.83×");
     {
         let rate = med("s4", "rate");
         rows.push(Row {

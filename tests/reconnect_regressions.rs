@@ -64,10 +64,7 @@ async fn a_requested_reconnect_resends_every_subscription() {
     let note = EventBuilder::text_note("after reconnect").sign(&keys);
     relay.publish(note.clone());
     inbox
-        .expect(
-            "the event, live on the new socket",
-            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == note.id),
-        )
+        .event("the event, live on the new socket", note.id)
         .await;
 }
 
@@ -290,10 +287,7 @@ async fn assert_stays_connected(
     let note = EventBuilder::text_note("after the reset").sign(reader);
     relay.publish(note.clone());
     inbox
-        .expect(
-            "the event, live on the new socket",
-            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == note.id),
-        )
+        .event("the event, live on the new socket", note.id)
         .await;
     relay
         .wait_for_connections(1, WAIT)

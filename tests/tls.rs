@@ -145,12 +145,7 @@ async fn a_pool_publishes_subscribes_and_closes_over_wss_with_its_own_roots() {
         .expect("subscribed");
     let live = EventBuilder::text_note("live over TLS").sign(&keys);
     relay.publish(live.clone());
-    inbox
-        .expect(
-            "the live event",
-            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == live.id),
-        )
-        .await;
+    inbox.event("the live event", live.id).await;
 
     // A dropped socket: the pool dials again over TLS (the thread's client for this
     // configuration, reused) and resubscribes.
@@ -159,12 +154,7 @@ async fn a_pool_publishes_subscribes_and_closes_over_wss_with_its_own_roots() {
     inbox.connected(&url).await;
     let after = EventBuilder::text_note("live again over TLS").sign(&keys);
     relay.publish(after.clone());
-    inbox
-        .expect(
-            "the event after the reconnect",
-            |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == after.id),
-        )
-        .await;
+    inbox.event("the event after the reconnect", after.id).await;
 
     // The close frame goes through TLS (and the front) before the socket is shut.
     let closes = relay.closes_received();

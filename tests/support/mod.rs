@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_nostr::protocol::EventId;
 use actix_nostr::relay::{MessageKind, RelayMessage, RelayOptions};
 use tokio::sync::mpsc;
 
@@ -125,6 +126,15 @@ impl Inbox {
         self.expect(&format!("Disconnected from {relay}"), move |m| {
             m.relay.as_str() == relay && matches!(m.kind, MessageKind::Disconnected { .. })
         })
+        .await
+    }
+
+    /// Waits for the `Event` message carrying the event with this id, from any relay.
+    pub async fn event(&mut self, what: &str, id: EventId) -> RelayMessage {
+        self.expect(
+            what,
+            move |m| matches!(&m.kind, MessageKind::Event { event, .. } if event.id == id),
+        )
         .await
     }
 
